@@ -1,0 +1,420 @@
+"""HK CBCE 1.0 (docs/specs/hk-cbce-1.0.md): render canonical models as CBCE XML and read them back.
+
+Renderers return unsigned roots (``signing/`` adds the ``ds:Signature`` as last child); parsers
+take a root whose signature has already been verified and read leaf ``.text`` directly (a leaf
+with a child, i.e. a comment the caller should have refused, raises instead of truncating).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import threading
+from functools import cache
+from importlib import resources
+
+from lxml import etree
+
+from gateway.model import (
+    AddressOut,
+    DocumentRef,
+    Identity,
+    MessageHeader,
+    PendingDocument,
+    PersonOut,
+    Receipt,
+    Region,
+    ResultRef,
+    StatusEvent,
+    StatusReport,
+    Submission,
+    SubmissionHeader,
+    SupplementOut,
+)
+from gateway.ports import DocumentInvalid, HeaderSpec
+
+NS = "urn:hk-gov:cbce:1.0"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+SCHEMA_VERSION = "1.0"
+HKT = dt.timezone(dt.timedelta(hours=8))
+STATUS_CODES = frozenset(
+    {
+        "RECEIVED",
+        "ACCEPTED",
+        "INFO_REQUIRED",
+        "IN_PROGRESS",
+        "APPROVED",
+        "REJECTED",
+        "WITHDRAWN",
+        "COMPLETED",
+    }
+)
+FAULT_CODES = frozenset(
+    {"SCHEMA", "SIGNATURE", "UNKNOWN_CASE", "DUPLICATE_CONFLICT", "UNAUTHORISED", "INTERNAL"}
+)
+
+_NSMAP = {"cbce": NS}
+
+#: canonical IdType -> CBCE Identity Type (a residence permit PRC_ID is still PRCID)
+_ID_TYPES = {
+    "PRC_ID": "PRCID",
+    "HK_ID": "HKID",
+    "MO_ID": "MOBIR",
+    "HKMO_PERMIT": "HKMTP",
+    "PASSPORT": "PASSPORT",
+}
+#: IssuingPlace the spec fixes per Identity Type (PASSPORT: the passport's issuer)
+_ISSUING_PLACE = {"HKID": "HKG", "MOBIR": "MAC", "PRCID": "CHN", "HKMTP": "CHN"}
+
+
+def _q(name: str) -> str:
+    return f"{{{NS}}}{name}"
+
+
+@cache
+def _schema() -> tuple[etree.XMLSchema, threading.Lock]:
+    """The CBCE schema, compiled once per process (compiling costs far more than validating).
+
+    With a lock: an ``XMLSchema`` keeps its error log on itself, so validations must not overlap.
+    """
+    data = resources.files(__package__).joinpath("schema/cbce-1.0.xsd").read_bytes()
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.XMLSchema(etree.fromstring(data, parser)), threading.Lock()
+
+
+# --- lexical forms ----------------------------------------------------------------------------
+
+
+def _datetime(value: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS+08:00``; a naive datetime is refused, its instant is unknown."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: CBCE needs an instant")
+    return value.astimezone(HKT).replace(microsecond=0).isoformat()
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _parse_datetime(text: str) -> dt.datetime:
+    """An xs:dateTime; one without offset is read as Hong Kong time, where agencies sit."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=HKT)
+
+
+def _parse_date(text: str) -> dt.date:
+    """An xs:date; the optional timezone xs:date allows carries nothing for a calendar date."""
+    if text.endswith("Z"):
+        text = text[:-1]
+    elif len(text) > 10 and text[-6] in "+-" and text[-3] == ":":
+        text = text[:-6]
+    return dt.date.fromisoformat(text)
+
+
+# --- small tree helpers -----------------------------------------------------------------------
+
+
+def _sub(
+    parent: etree._Element, name: str, text: str | None = None, **attrs: str | None
+) -> etree._Element:
+    """A ``cbce:`` child; attributes whose value is None are left out (optional ones)."""
+    el = etree.SubElement(parent, _q(name), {k: v for k, v in attrs.items() if v is not None})
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _root(name: str, signed_id: str | None) -> etree._Element:
+    attrs = {"Id": signed_id} if signed_id is not None else {}
+    return etree.Element(_q(name), {**attrs, "SchemaVersion": SCHEMA_VERSION}, nsmap=_NSMAP)
+
+
+def _leaf_text(el: etree._Element) -> str | None:
+    """``.text`` of a leaf; a child (a comment the caller let through) would cut the value short."""
+    if len(el):
+        raise ValueError(f"CBCE {etree.QName(el).localname}: expected text only")
+    return el.text
+
+
+def _text(parent: etree._Element, path: str) -> str:
+    """Text of a required element (``A/B``, local names); loud when a caller skipped validation."""
+    el = parent.find("/".join(_q(p) for p in path.split("/")))
+    text = None if el is None else _leaf_text(el)
+    if text is None:
+        raise ValueError(f"CBCE {etree.QName(parent).localname}: no {path}")
+    return text
+
+
+def _opt_text(parent: etree._Element, name: str) -> str | None:
+    el = parent.find(_q(name))
+    return None if el is None else _leaf_text(el)
+
+
+def _expect(root: etree._Element, name: str) -> None:
+    if root.tag != _q(name):
+        raise ValueError(f"expected CBCE {name}, got {root.tag}")
+
+
+class CbceFormat:
+    """The HK agency format (``gateway.ports.AgencyFormat``) and its agency-side counterpart."""
+
+    region: Region = "HK"
+    namespace = NS
+    agency_pattern = r"HK-[A-Z]+"
+    status_codes = STATUS_CODES
+    header = HeaderSpec(
+        sender=f"{_q('Header')}/{_q('Sender')}",
+        message_id=f"{_q('Header')}/{_q('MessageId')}",
+        sent_at=f"{_q('Header')}/{_q('SentAt')}",
+    )
+
+    # --- gateway -> agency --------------------------------------------------------------------
+
+    def render_submission(self, submission: Submission) -> etree._Element:
+        """A CaseSubmission, unsigned, ``Id="cs-<MessageId>"`` for the signature to reference."""
+        s = submission
+        root = _root("CaseSubmission", f"cs-{s.header.message_id}")
+        self._header(root, s.header)
+        service = _sub(root, "Service")
+        _sub(service, "ServiceCode", s.service.service_code)
+        _sub(service, "SourceItemCode", s.service.source_item_code)
+        _sub(service, "ServiceNameZh", s.service.name_zh)
+        _sub(service, "ServiceNameEn", s.service.name_foreign)
+
+        a = s.applicant
+        applicant = _sub(root, "Applicant")
+        self._person(applicant, a)
+        _sub(applicant, "DateOfBirth", a.birth_date.isoformat())
+        _sub(applicant, "Phone", a.phone)
+        if a.email is not None:
+            _sub(applicant, "Email", a.email)
+        if a.address is not None:
+            self._address(applicant, a.address)
+
+        if s.agent is not None:
+            agent = _sub(root, "Agent")
+            self._person(agent, s.agent)
+            _sub(agent, "AuthorisationRef", s.agent.authorisation_doc_id)
+
+        particulars = _sub(root, "Particulars")
+        for p in s.particulars:
+            _sub(particulars, "Field", p.value, Name=p.name, Currency=p.currency)
+        self._documents(root, s.documents)
+        deficiencies = _sub(root, "Deficiencies")
+        for d in s.deficiencies:
+            _sub(deficiencies, "Pending", Type=d.type, DueDate=d.due_date.isoformat())
+        if s.commitment is not None:
+            c = s.commitment
+            _sub(root, "Commitment", c.text, Accepted=_bool(c.accepted), At=_datetime(c.at))
+        consents = _sub(root, "Consents")
+        for c in s.consents:
+            _sub(
+                consents,
+                "Consent",
+                Purpose=c.purpose,
+                Biometric=_bool(c.biometric),
+                GivenAt=_datetime(c.at),
+            )
+        t = s.time_limit
+        _sub(
+            root,
+            "TimeLimit",
+            CommittedWorkingDays=str(t.committed_days),
+            StatutoryWorkingDays=None if t.statutory_days is None else str(t.statutory_days),
+            DueDate=t.due_date.isoformat(),
+        )
+        delivery = _sub(root, "Delivery", Channel=s.delivery.channel)
+        if s.delivery.address is not None:
+            self._address(delivery, s.delivery.address)
+        return root
+
+    def render_supplement(self, s: SupplementOut) -> etree._Element:
+        """A Supplement (補正 answer), unsigned, ``Id="sp-<MessageId>"``."""
+        root = _root("Supplement", f"sp-{s.header.message_id}")
+        self._header(root, s.header)
+        _sub(root, "AgencyCaseRef", s.agency_case_ref)
+        self._documents(root, s.documents)
+        return root
+
+    # --- agency -> gateway (what a sandbox agency sends) ---------------------------------------
+
+    def render_receipt(self, r: Receipt) -> etree._Element:
+        """A Receipt, unsigned, ``Id="rc-<MessageId>"``."""
+        root = _root("Receipt", f"rc-{r.header.message_id}")
+        self._header(root, r.header)
+        _sub(root, "AgencyCaseRef", r.agency_case_ref)
+        _sub(root, "ReceivedAt", _datetime(r.received_at))
+        return root
+
+    def render_status_notice(self, report: StatusReport) -> etree._Element:
+        """A StatusNotice, unsigned, ``Id="sn-<MessageId>"``: CBCE sends one change per notice."""
+        if len(report.events) != 1:
+            raise ValueError(f"a StatusNotice carries exactly one event, got {len(report.events)}")
+        e = report.events[0]
+        root = _root("StatusNotice", f"sn-{report.header.message_id}")
+        self._header(root, report.header)
+        _sub(root, "AgencyCaseRef", report.agency_case_ref)
+        _sub(root, "Seq", str(e.seq))
+        _sub(root, "Status", e.agency_status)
+        _sub(root, "ChangedAt", _datetime(e.changed_at))
+        if e.remarks is not None:
+            _sub(root, "Remarks", e.remarks)
+        required = _sub(root, "RequiredDocuments")
+        for d in e.required_documents:
+            _sub(required, "Document", Type=d.type, DueDate=d.due_date.isoformat())
+        if e.result is not None:
+            _sub(root, "Result", DocId=e.result.doc_id, Uri=e.result.uri, Sha256=e.result.sha256)
+        return root
+
+    def render_fault(self, code: str, message: str, detail: str | None = None) -> etree._Element:
+        """A Fault: unsigned, so no ``Id``."""
+        root = _root("Fault", None)
+        _sub(root, "Code", code)
+        _sub(root, "Message", message)
+        if detail is not None:
+            _sub(root, "Detail", detail)
+        return root
+
+    # --- parsers (input already signature-verified and schema-valid) -------------------------
+
+    def parse_header(self, root: etree._Element) -> MessageHeader:
+        """The header of any signed CBCE root."""
+        return MessageHeader(
+            message_id=_text(root, "Header/MessageId"),
+            case_ref=_text(root, "Header/GatewayCaseRef"),
+            sent_at=_parse_datetime(_text(root, "Header/SentAt")),
+            sender=_text(root, "Header/Sender"),
+            recipient=_text(root, "Header/Recipient"),
+        )
+
+    def parse_receipt(self, root: etree._Element) -> Receipt:
+        _expect(root, "Receipt")
+        return Receipt(
+            header=self.parse_header(root),
+            agency_case_ref=_text(root, "AgencyCaseRef"),
+            received_at=_parse_datetime(_text(root, "ReceivedAt")),
+        )
+
+    def parse_status(self, root: etree._Element) -> StatusReport:
+        """A StatusNotice as a report of one event, status still in the agency's code."""
+        _expect(root, "StatusNotice")
+        required = root.find(_q("RequiredDocuments"))
+        docs = [] if required is None else required.findall(_q("Document"))
+        result = root.find(_q("Result"))
+        event = StatusEvent(
+            seq=int(_text(root, "Seq")),
+            agency_status=_text(root, "Status"),
+            changed_at=_parse_datetime(_text(root, "ChangedAt")),
+            remarks=_opt_text(root, "Remarks"),
+            required_documents=[
+                PendingDocument(type=d.get("Type"), due_date=_parse_date(d.get("DueDate")))
+                for d in docs
+            ],
+            result=None
+            if result is None
+            else ResultRef(
+                doc_id=result.get("DocId"), uri=result.get("Uri"), sha256=result.get("Sha256")
+            ),
+        )
+        return StatusReport(
+            header=self.parse_header(root),
+            agency_case_ref=_text(root, "AgencyCaseRef"),
+            events=[event],
+        )
+
+    def parse_fault(self, root: etree._Element) -> tuple[str, str, str | None]:
+        """``(Code, Message, Detail)``."""
+        _expect(root, "Fault")
+        return _text(root, "Code"), _text(root, "Message"), _opt_text(root, "Detail")
+
+    def submission_fingerprint(self, root: etree._Element) -> str:
+        """SHA-256 of what a CaseSubmission *says*, to tell a conflicting repeat from a retry.
+
+        Left out: the ``ds:Signature``, ``Header/MessageId``, ``Header/SentAt`` and the root
+        ``Id`` (derived from the message id), plus comments and indentation between elements,
+        none of which changes the case. Exclusive C14N makes the rest byte-stable.
+        """
+        doc = copy.deepcopy(root)
+        doc.tail = None
+        doc.attrib.pop("Id", None)
+        for sig in doc.findall(f"{{{DS_NS}}}Signature"):
+            doc.remove(sig)
+        header = doc.find(_q("Header"))
+        if header is not None:
+            for name in ("MessageId", "SentAt"):
+                for el in header.findall(_q(name)):
+                    header.remove(el)
+        # CBCE has no mixed content: whitespace around child elements is formatting only
+        for el in doc.iter():
+            if len(el) and el.text is not None and not el.text.strip():
+                el.text = None
+            if el.tail is not None and not el.tail.strip():
+                el.tail = None
+        c14n = etree.tostring(doc, method="c14n", exclusive=True, with_comments=False)
+        return hashlib.sha256(c14n).hexdigest()
+
+    # --- validation ---------------------------------------------------------------------------
+
+    def validate(self, root: etree._Element) -> None:
+        """Raise :class:`DocumentInvalid` naming every schema error (line, path, message)."""
+        schema, lock = _schema()
+        with lock:
+            valid = schema.validate(root)
+            errors = [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
+        if not valid:
+            raise DocumentInvalid(etree.QName(root).localname, errors)
+
+    # --- shared pieces ------------------------------------------------------------------------
+
+    @staticmethod
+    def _header(root: etree._Element, h: SubmissionHeader | MessageHeader) -> None:
+        header = _sub(root, "Header")
+        _sub(header, "MessageId", h.message_id)
+        _sub(header, "GatewayCaseRef", h.case_ref)
+        _sub(header, "SentAt", _datetime(h.sent_at))
+        _sub(header, "Sender", h.sender)
+        _sub(header, "Recipient", h.recipient)
+
+    @staticmethod
+    def _person(parent: etree._Element, p: PersonOut) -> None:
+        if p.name_zh is not None:
+            _sub(parent, "NameZh", p.name_zh)
+        name = _sub(parent, "NameEn")
+        _sub(name, "Surname", p.surname)
+        _sub(name, "GivenName", p.given)
+        kind, place = _identity(p.identity)
+        _sub(parent, "Identity", p.identity.number, Type=kind, IssuingPlace=place)
+
+    @staticmethod
+    def _address(parent: etree._Element, a: AddressOut) -> None:
+        address = _sub(parent, "Address")
+        for line in a.lines:
+            _sub(address, "Line", line)
+        _sub(address, "Region", a.region)
+
+    @staticmethod
+    def _documents(root: etree._Element, documents: list[DocumentRef]) -> None:
+        wrapper = _sub(root, "Documents")
+        for d in documents:
+            _sub(
+                wrapper,
+                "Document",
+                DocId=d.doc_id,
+                Type=d.type,
+                MediaType=d.media_type,
+                Size=str(d.size),
+                Sha256=d.sha256,
+                Uri=d.uri,
+            )
+
+
+def _identity(identity: Identity) -> tuple[str, str]:
+    """(Type, IssuingPlace); an issuing country contradicting the spec's rule is an intake bug."""
+    kind = _ID_TYPES[identity.type]
+    expected = _ISSUING_PLACE.get(kind)
+    if expected is not None and identity.issuing_country != expected:
+        raise ValueError(
+            f"{identity.type} issued by {identity.issuing_country}: CBCE {kind} requires {expected}"
+        )
+    return kind, identity.issuing_country

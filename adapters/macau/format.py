@@ -1,0 +1,454 @@
+"""Macao SIP 1.0 documents: render canonical models to SIP XML, validate, and parse replies.
+
+The format knows neither signatures nor transport: it renders unsigned roots carrying the
+``Id`` their signature will reference, validates against the project's own XSD (see
+``schema/sip-1.0.xsd``, written from ``docs/specs/macau-sip-1.0.md``), and parses roots that
+``signing/`` has already verified. Values are read with XPath ``string()``, so a comment that
+splits a text node (comments are not signed) cannot truncate what is read.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+import hashlib
+import threading
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.model import (
+    AddressOut,
+    DocumentRef,
+    Identity,
+    IdType,
+    MessageHeader,
+    PendingDocument,
+    PersonOut,
+    Receipt,
+    Region,
+    ResultRef,
+    StatusEvent,
+    StatusReport,
+    Submission,
+    SubmissionHeader,
+    SupplementOut,
+)
+from gateway.ports import DocumentInvalid, HeaderSpec
+
+NS = "urn:mo-gov:sip:1.0"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+SCHEMA_DIR = Path(__file__).parent / "schema"
+XSD_PATH = SCHEMA_DIR / "sip-1.0.xsd"
+WSDL_PATH = SCHEMA_DIR / "sip-1.0.wsdl"
+#: the binding the transport addresses per agency: ``client.create_service(BINDING, url)``
+BINDING = f"{{{NS}}}SIPBinding"
+SCHEMA_VERSION = "1.0"
+MACAO_TZ = dt.timezone(dt.timedelta(hours=8))
+
+STATUS_CODES = frozenset(
+    {
+        "RECEBIDO",
+        "ADMITIDO",
+        "PENDENTE_DOCUMENTOS",
+        "EM_APRECIACAO",
+        "DEFERIDO",
+        "INDEFERIDO",
+        "DESISTIDO",
+        "CONCLUIDO",
+    }
+)
+ERROR_CODES = frozenset(
+    {
+        "ESQUEMA",
+        "ASSINATURA",
+        "PROCESSO_DESCONHECIDO",
+        "CONFLITO_DUPLICADO",
+        "NAO_AUTORIZADO",
+        "INTERNO",
+    }
+)
+
+_ID_TYPES: dict[IdType, str] = {
+    "PRC_ID": "BIRPRC",  # residence permits 810000/820000 too
+    "HK_ID": "HKID",
+    "MO_ID": "BIR",
+    "HKMO_PERMIT": "SALVOCONDUTO",
+    "PASSPORT": "PASSAPORTE",
+}
+#: LocalEmissao is fixed by the document type; only a passport names its own issuer
+_ISSUING_PLACES = {"BIR": "MAC", "HKID": "HKG", "BIRPRC": "CHN", "SALVOCONDUTO": "CHN"}
+_REGIONS = {"HK": "HK", "MO": "MO", "CN-GD": "CN-GD", "OTHER": "OUTRA"}
+_CHANNELS = {"ELECTRONIC": "ELECTRONICO", "COUNTER": "BALCAO", "POST": "CORREIO"}
+
+
+def _q(name: str) -> str:
+    return f"{{{NS}}}{name}"
+
+
+def _path(*names: str) -> str:
+    return "/".join(_q(n) for n in names)
+
+
+# --- lexical forms ------------------------------------------------------------------------------
+
+
+def _datetime(value: dt.datetime) -> str:
+    """Macao wall time with an explicit ``+08:00``; a naive time has no knowable offset."""
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: an offset is required")
+    return value.astimezone(MACAO_TZ).replace(microsecond=0).isoformat()
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, _q(name))
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _root(name: str, message_id: str | None = None, id_prefix: str = "") -> etree._Element:
+    root = etree.Element(_q(name), nsmap={"sip": NS})
+    root.set("VersaoEsquema", SCHEMA_VERSION)
+    if message_id is not None:
+        root.set("Id", id_prefix + message_id)
+    return root
+
+
+# --- reading an already-verified tree -----------------------------------------------------------
+
+
+def _text(parent: etree._Element, *names: str, raw: bool = False) -> str:
+    """The element's whole text; stripped unless ``raw``, as XSD collapses codes and dates."""
+    el = parent.find(_path(*names))
+    if el is None:
+        raise DocumentInvalid(etree.QName(parent).localname, [f"missing {'/'.join(names)}"])
+    value = str(el.xpath("string()"))
+    return value if raw else value.strip()
+
+
+def _opt_text(parent: etree._Element, name: str, raw: bool = False) -> str | None:
+    return None if parent.find(_q(name)) is None else _text(parent, name, raw=raw)
+
+
+def _expect(root: etree._Element, name: str) -> None:
+    if root.tag != _q(name):
+        raise DocumentInvalid(str(etree.QName(root).localname), [f"expected sip:{name}"])
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+
+def _render_header(root: etree._Element, h: SubmissionHeader | MessageHeader) -> None:
+    cab = _add(root, "Cabecalho")
+    _add(cab, "IdMensagem", h.message_id)
+    _add(cab, "ReferenciaGateway", h.case_ref)
+    _add(cab, "DataHoraEnvio", _datetime(h.sent_at))
+    _add(cab, "Remetente", h.sender)
+    _add(cab, "Destinatario", h.recipient)
+
+
+def _render_person(parent: etree._Element, p: PersonOut) -> None:
+    if p.name_zh is not None:
+        _add(parent, "NomeChines", p.name_zh)
+    nome = _add(parent, "NomePortugues")
+    _add(nome, "Apelido", p.surname)
+    _add(nome, "Nome", p.given)
+    _render_identity(parent, p.identity)
+
+
+def _render_identity(parent: etree._Element, ident: Identity) -> None:
+    tipo = _ID_TYPES[ident.type]
+    doc = _add(parent, "Documento")
+    _add(doc, "Tipo", tipo)
+    _add(doc, "Numero", ident.number)
+    _add(doc, "LocalEmissao", _ISSUING_PLACES.get(tipo, ident.issuing_country))
+
+
+def _render_address(parent: etree._Element, address: AddressOut) -> None:
+    morada = _add(parent, "Morada")
+    for line in address.lines:
+        _add(morada, "Linha", line)
+    _add(morada, "Regiao", _REGIONS[address.region])
+
+
+def _render_documents(parent: etree._Element, docs: list[DocumentRef]) -> None:
+    for d in docs:
+        el = _add(parent, "Documento")
+        _add(el, "IdDocumento", d.doc_id)
+        _add(el, "Tipo", d.type)
+        _add(el, "TipoMedia", d.media_type)
+        _add(el, "Tamanho", str(d.size))
+        _add(el, "Sha256", d.sha256)
+        _add(el, "Uri", d.uri)
+
+
+def _render_pending(parent: etree._Element, pending: list[PendingDocument]) -> None:
+    for p in pending:
+        el = _add(parent, "Documento")
+        _add(el, "Tipo", p.type)
+        _add(el, "DataLimite", p.due_date.isoformat())
+
+
+def _parse_event(ev: etree._Element) -> StatusEvent:
+    res = ev.find(_q("Resultado"))
+    return StatusEvent(
+        seq=int(_text(ev, "Sequencia")),
+        agency_status=_text(ev, "Estado"),
+        changed_at=dt.datetime.fromisoformat(_text(ev, "DataHora")),
+        remarks=_opt_text(ev, "Observacoes", raw=True),
+        required_documents=[
+            PendingDocument(
+                type=_text(d, "Tipo"), due_date=dt.date.fromisoformat(_text(d, "DataLimite"))
+            )
+            for d in ev.iterfind(_path("DocumentosExigidos", "Documento"))
+        ],
+        result=None
+        if res is None
+        else ResultRef(
+            doc_id=_text(res, "IdDocumento"),
+            uri=_text(res, "Uri"),
+            sha256=_text(res, "Sha256"),
+        ),
+    )
+
+
+# --- the format ---------------------------------------------------------------------------------
+
+
+class SipFormat:
+    """Macao SIP 1.0 (SOAP body documents), one instance shared per process."""
+
+    region: Region = "MO"
+    namespace = NS  # gateway.formats.format_for_namespace dispatches inbound documents on it
+    agency_pattern = r"MO-[A-Z]+"
+    status_codes = STATUS_CODES
+    header = HeaderSpec(
+        sender=_path("Cabecalho", "Remetente"),
+        message_id=_path("Cabecalho", "IdMensagem"),
+        sent_at=_path("Cabecalho", "DataHoraEnvio"),
+    )
+
+    # --- gateway → agency ---
+
+    def render_submission(self, submission: Submission) -> etree._Element:
+        """``PedidoProcesso`` in normative order, with ``Id="pp-<message id>"``."""
+        s = submission
+        root = _root("PedidoProcesso", s.header.message_id, "pp-")
+        _render_header(root, s.header)
+        svc = _add(root, "Servico")
+        _add(svc, "CodigoServico", s.service.service_code)
+        _add(svc, "CodigoItemOrigem", s.service.source_item_code)
+        _add(svc, "DesignacaoChines", s.service.name_zh)
+        _add(svc, "DesignacaoPortugues", s.service.name_foreign)
+
+        a = s.applicant
+        req = _add(root, "Requerente")
+        _render_person(req, a)
+        _add(req, "DataNascimento", a.birth_date.isoformat())
+        _add(req, "Telefone", a.phone)
+        if a.email is not None:
+            _add(req, "Email", a.email)
+        if a.address is not None:
+            _render_address(req, a.address)
+
+        if s.agent is not None:
+            proc = _add(root, "Procurador")
+            _render_person(proc, s.agent)
+            _add(proc, "ReferenciaProcuracao", s.agent.authorisation_doc_id)
+
+        dados = _add(root, "Dados")
+        for p in s.particulars:
+            campo = _add(dados, "Campo", p.value)
+            campo.set("Nome", p.name)
+            if p.currency is not None:
+                campo.set("Moeda", p.currency)
+        _render_documents(_add(root, "Documentos"), s.documents)
+        _render_pending(_add(root, "DocumentosEmFalta"), s.deficiencies)
+
+        if s.commitment is not None:
+            com = _add(root, "Compromisso")
+            _add(com, "Aceite", _bool(s.commitment.accepted))
+            _add(com, "DataHora", _datetime(s.commitment.at))
+            _add(com, "Texto", s.commitment.text)
+        cons = _add(root, "Consentimentos")
+        for c in s.consents:
+            el = _add(cons, "Consentimento")
+            _add(el, "Finalidade", c.purpose)
+            _add(el, "Biometrico", _bool(c.biometric))
+            _add(el, "DataHora", _datetime(c.at))
+
+        prazo = _add(root, "Prazo")
+        _add(prazo, "DiasUteisCompromisso", str(s.time_limit.committed_days))
+        if s.time_limit.statutory_days is not None:
+            _add(prazo, "DiasUteisLegais", str(s.time_limit.statutory_days))
+        _add(prazo, "DataLimite", s.time_limit.due_date.isoformat())
+
+        entrega = _add(root, "Entrega")
+        _add(entrega, "Canal", _CHANNELS[s.delivery.channel])
+        if s.delivery.address is not None:
+            _render_address(entrega, s.delivery.address)
+        return root
+
+    def render_supplement(self, supplement: SupplementOut) -> etree._Element:
+        """``EntregaDocumentos`` (補正 answer), ``Id="ed-<message id>"``."""
+        root = _root("EntregaDocumentos", supplement.header.message_id, "ed-")
+        _render_header(root, supplement.header)
+        _add(root, "NumeroProcesso", supplement.agency_case_ref)
+        _render_documents(_add(root, "Documentos"), supplement.documents)
+        return root
+
+    def render_query(self, case_ref: str, since: int | None = None) -> etree._Element:
+        """``ConsultaEstado``: unsigned, so no ``Id``; the signed reply is what is trusted."""
+        root = _root("ConsultaEstado")
+        _add(root, "ReferenciaGateway", case_ref)
+        if since is not None:
+            _add(root, "DesdeSequencia", str(since))
+        return root
+
+    # --- agency → gateway (rendered by a sandbox agency, parsed by the gateway) ---
+
+    def render_receipt(self, receipt: Receipt) -> etree._Element:
+        root = _root("ReciboProcesso", receipt.header.message_id, "rp-")
+        _render_header(root, receipt.header)
+        _add(root, "NumeroProcesso", receipt.agency_case_ref)
+        _add(root, "DataHoraRececao", _datetime(receipt.received_at))
+        return root
+
+    def render_status(self, report: StatusReport) -> etree._Element:
+        """``EstadoProcesso`` with every event of the report (filter by ``since`` beforehand)."""
+        root = _root("EstadoProcesso", report.header.message_id, "ep-")
+        _render_header(root, report.header)
+        _add(root, "NumeroProcesso", report.agency_case_ref)
+        eventos = _add(root, "Eventos")
+        for e in report.events:
+            ev = _add(eventos, "Evento")
+            _add(ev, "Sequencia", str(e.seq))
+            _add(ev, "Estado", e.agency_status)
+            _add(ev, "DataHora", _datetime(e.changed_at))
+            if e.remarks is not None:
+                _add(ev, "Observacoes", e.remarks)
+            _render_pending(_add(ev, "DocumentosExigidos"), e.required_documents)
+            if e.result is not None:
+                res = _add(ev, "Resultado")
+                _add(res, "IdDocumento", e.result.doc_id)
+                _add(res, "Uri", e.result.uri)
+                _add(res, "Sha256", e.result.sha256)
+        return root
+
+    def render_error(self, code: str, message: str) -> etree._Element:
+        """``sip:Erro``, the SOAP fault detail (unsigned)."""
+        root = _root("Erro")
+        _add(root, "Codigo", code)
+        _add(root, "Mensagem", message)
+        return root
+
+    # --- parsing (input already validated and signature-verified) ---
+
+    def parse_header(self, root: etree._Element) -> MessageHeader:
+        return MessageHeader(
+            message_id=_text(root, "Cabecalho", "IdMensagem"),
+            case_ref=_text(root, "Cabecalho", "ReferenciaGateway"),
+            sent_at=dt.datetime.fromisoformat(_text(root, "Cabecalho", "DataHoraEnvio")),
+            sender=_text(root, "Cabecalho", "Remetente"),
+            recipient=_text(root, "Cabecalho", "Destinatario"),
+        )
+
+    def parse_receipt(self, root: etree._Element) -> Receipt:
+        _expect(root, "ReciboProcesso")
+        return Receipt(
+            header=self.parse_header(root),
+            agency_case_ref=_text(root, "NumeroProcesso"),
+            received_at=dt.datetime.fromisoformat(_text(root, "DataHoraRececao")),
+        )
+
+    def parse_status(self, root: etree._Element) -> StatusReport:
+        """All events, in document order; ``Sequencia`` must increase strictly (spec)."""
+        _expect(root, "EstadoProcesso")
+        events = [_parse_event(ev) for ev in root.iterfind(_path("Eventos", "Evento"))]
+        seqs = [e.seq for e in events]
+        if any(b <= a for a, b in zip(seqs, seqs[1:], strict=False)):
+            raise DocumentInvalid("EstadoProcesso", [f"Sequencia not increasing: {seqs}"])
+        return StatusReport(
+            header=self.parse_header(root),
+            agency_case_ref=_text(root, "NumeroProcesso"),
+            events=events,
+        )
+
+    def parse_supplement(self, root: etree._Element) -> SupplementOut:
+        """For a sandbox agency receiving ``EntregaDocumentos``."""
+        _expect(root, "EntregaDocumentos")
+        h = self.parse_header(root)
+        return SupplementOut(
+            header=SubmissionHeader(**h.model_dump()),
+            agency_case_ref=_text(root, "NumeroProcesso"),
+            documents=[
+                DocumentRef(
+                    doc_id=_text(d, "IdDocumento"),
+                    type=_text(d, "Tipo"),
+                    media_type=_text(d, "TipoMedia"),
+                    size=int(_text(d, "Tamanho")),
+                    sha256=_text(d, "Sha256"),
+                    uri=_text(d, "Uri"),
+                )
+                for d in root.iterfind(_path("Documentos", "Documento"))
+            ],
+        )
+
+    def parse_query(self, root: etree._Element) -> tuple[str, int | None]:
+        _expect(root, "ConsultaEstado")
+        since = _opt_text(root, "DesdeSequencia")
+        return _text(root, "ReferenciaGateway"), None if since is None else int(since)
+
+    def parse_error(self, root: etree._Element) -> tuple[str, str]:
+        _expect(root, "Erro")
+        return _text(root, "Codigo"), _text(root, "Mensagem", raw=True)
+
+    def submission_fingerprint(self, root: etree._Element) -> str:
+        """SHA-256 of the content alone, so a sandbox tells a retry from a conflicting repeat.
+
+        Drops what legitimately differs between two sends of the same case content: the
+        signature, ``IdMensagem``, ``DataHoraEnvio``, the ``Id`` derived from the message id,
+        comments, and indentation between elements (SIP has no mixed content).
+        """
+        doc = copy.deepcopy(root)
+        doc.tail = None
+        doc.attrib.pop("Id", None)
+        for sig in doc.findall(f"{{{DS_NS}}}Signature"):
+            doc.remove(sig)
+        header = doc.find(_q("Cabecalho"))
+        if header is not None:
+            for name in ("IdMensagem", "DataHoraEnvio"):
+                for el in header.findall(_q(name)):
+                    header.remove(el)
+        for el in doc.iter():
+            if len(el) and el.text is not None and not el.text.strip():
+                el.text = None
+            if el.tail is not None and not el.tail.strip():
+                el.tail = None
+        return hashlib.sha256(
+            etree.tostring(doc, method="c14n", exclusive=True, with_comments=False)
+        ).hexdigest()
+
+    # --- validation ---
+
+    def validate(self, root: etree._Element) -> None:
+        """XSD validation naming every error with its line and path; signed or not."""
+        schema, lock = _schema()
+        with lock:  # an XMLSchema keeps its error log on itself: one validation at a time
+            ok = schema.validate(root)
+            errors = [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
+        if not ok:
+            raise DocumentInvalid(str(etree.QName(root).localname), errors)
+
+
+@functools.cache
+def _schema() -> tuple[etree.XMLSchema, threading.Lock]:
+    """Parsed once per process (the XSD is local; the parser never touches the network)."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(XSD_PATH), parser)), threading.Lock()
