@@ -1,18 +1,19 @@
 """The adapter port: what the core asks of every agency format.
 
 An adapter lives in its own package (``adapters/hk``, ``adapters/macau``) and is found through
-the ``gba_gateway.adapters`` entry-point group, keyed by region code, so a new agency format
+the ``gba_gateway.formats`` entry-point group, keyed by region code, so a new agency format
 is a new package and never an edit to the core.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from lxml import etree
 
-from gateway.model import Region, Submission
+from gateway.model import Receipt, Region, StatusReport, Submission
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class AgencyFormat(Protocol):
     """Render and check one agency document format (HK CBCE, Macao SIP, ...)."""
 
     region: Region
+    #: XML namespace of the format's documents (how an inbound document finds its format)
+    namespace: str
     #: the agency codes this format serves must match this regular expression
     agency_pattern: str
     #: every status code an agency of this format can report (mappings must cover them all)
@@ -54,3 +57,42 @@ class AgencyFormat(Protocol):
     def validate(self, root: etree._Element) -> None:
         """Raise :class:`DocumentInvalid` naming every schema error; signed or not."""
         ...
+
+
+# --- transports: how a signed document reaches an agency --------------------------------------
+
+
+class Outcome(StrEnum):
+    """What became of one delivery attempt; decides whether the outbox retries."""
+
+    DELIVERED = "delivered"  # first acceptance; receipt verified
+    DUPLICATE = "duplicate"  # the agency already had this very message; same receipt
+    CONFLICT = "conflict"  # same case ref, different message and content: never retry
+    RETRYABLE = "retryable"  # agency down, timeout, connection error: try again later
+    PERMANENT = "permanent"  # schema, signature, unknown case…: retrying cannot help
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: Outcome
+    receipt: Receipt | None = None  # verified, present for DELIVERED and DUPLICATE
+    detail: str = ""  # agency fault code and message, HTTP status, or the local error
+    fault_code: str | None = None  # CBCE Fault/Code or SIP Erro/Codigo when the agency sent one
+
+
+class AgencyClient(Protocol):
+    """One agency endpoint. Every signed answer is verified before it is believed."""
+
+    def submit(self, signed_document: bytes) -> DeliveryResult:
+        """Deliver a signed submission; duplicate-safe on the agency side by message id."""
+        ...
+
+    def send_supplement(self, case_ref: str, signed_document: bytes) -> DeliveryResult:
+        """Deliver documents answering a request for supplements (補正)."""
+        ...
+
+    def fetch_status(self, case_ref: str, since_seq: int | None = None) -> StatusReport | None:
+        """The agency's verified status for a case (None when it does not know the case)."""
+        ...
+
+    def close(self) -> None: ...
