@@ -1,0 +1,319 @@
+"""The gateway's SIP client: zeep reading the project's WSDL, signed documents kept byte-intact.
+
+zeep re-renders any value it is given with its own prefixes, which breaks an XML signature
+(``docs``: measured facts, zeep). So a signed document never goes through zeep's value path:
+zeep builds the operation's envelope (``create_message``) around a shell of the input element
+— every child ``SkipValue``, the root attributes copied from the signed document — and the
+shell is then replaced by the signed element itself. The envelope goes out with
+``transport.post_xml`` and the reply goes through the binding's ``process_reply``, which raises
+zeep's ``Fault``. The unsigned ``ConsultaEstado`` goes through zeep's value path as usual.
+
+What zeep deserialises from a reply is never believed: the reply is parsed once more with the
+signing module's hardened parser, its payload serialised standalone and verified with
+:func:`signing.verify` (zeep's WS-Security verifier is not used). Only then is it read.
+
+SIP cannot tell a first acceptance from a repeat (both answer the same signed receipt), so a
+verified receipt is always :attr:`Outcome.DELIVERED`; :attr:`Outcome.DUPLICATE` is never
+returned. Both mean "delivered" to the outbox.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from typing import Any
+
+import requests
+import zeep
+from lxml import etree
+from zeep import xsd
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault
+from zeep.wsdl import Document
+
+from adapters.macau import soap
+from adapters.macau.format import BINDING, NS, WSDL_PATH, SipFormat
+from gateway.model import GATEWAY_PARTY, StatusReport
+from gateway.ports import DeliveryResult, DocumentInvalid, Outcome
+from signing import SignatureRejected, TrustStore, Verified, verify
+from signing.algorithms import DS_NS
+from signing.xmlsafe import hardened_parser, parse_untrusted
+
+log = logging.getLogger(__name__)
+
+FORMAT = SipFormat()
+#: strict parsing, no DTD, entities or fetches of anything the WSDL does not ship with
+SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+_TRANSIENT_HTTP = frozenset({408, 429})
+_CONFIG_ERRORS = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
+
+
+class AgencyCallFailed(Exception):
+    """A status query or other call that returns data failed; ``result`` says how."""
+
+    def __init__(self, result: DeliveryResult, fault: soap.FaultInfo | None = None):
+        super().__init__(f"{result.outcome}: {result.detail}")
+        self.result = result
+        #: the SOAP fault the agency answered with, when it did
+        self.fault = fault
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.result.outcome
+
+
+class _OfflineTransport(zeep.Transport):
+    """Loads the WSDL and its XSD from the package; a remote import is a bug, not a fetch."""
+
+    def _load_remote_data(self, url: str) -> bytes:
+        raise RuntimeError(f"the SIP WSDL must load offline; it referenced {url}")
+
+
+class _QuietTransport(zeep.Transport):
+    """zeep's own ``post`` logs whole envelopes at DEBUG, and they carry personal data."""
+
+    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
+        return self.session.post(
+            address, data=message, headers=headers, timeout=self.operation_timeout
+        )
+
+
+@functools.cache
+def wsdl_document() -> Document:
+    """The project's WSDL and XSD, parsed by zeep once per process and shared by every client."""
+    return Document(str(WSDL_PATH), _OfflineTransport(), settings=SETTINGS)
+
+
+@functools.cache
+def _shell(operation: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Child element and attribute names of an operation's input element (from the WSDL)."""
+    body = wsdl_document().bindings[BINDING].get(operation).input.body
+    return (
+        tuple(name for name, _ in body.type.elements),
+        tuple(name for name, _ in body.type.attributes),
+    )
+
+
+def connect(url: str, trust: TrustStore, *, agency: str, timeout: float = 10.0) -> MacaoClient:
+    """A client for one Macao agency's SIP endpoint (``gba_gateway.clients`` entry point)."""
+    return MacaoClient(url, trust, agency=agency, timeout=timeout)
+
+
+class MacaoClient:
+    """:class:`gateway.ports.AgencyClient` for one SIP endpoint; reuses its HTTP connection."""
+
+    def __init__(self, url: str, trust: TrustStore, *, agency: str, timeout: float = 10.0):
+        self.url = url
+        self.agency = agency
+        self.timeout = timeout
+        self._trust = trust
+        self._session = requests.Session()
+        transport = _QuietTransport(
+            timeout=timeout, operation_timeout=timeout, session=self._session
+        )
+        self._session.adapters.pop("file://", None)  # zeep mounts one; an endpoint is HTTP(S)
+        #: the zeep client (public so that tests can show it reads the project's WSDL)
+        self.zeep = zeep.Client(wsdl_document(), transport=transport, settings=SETTINGS)
+        self._service = self.zeep.create_service(BINDING, url)
+        self._binding = self.zeep.wsdl.bindings[BINDING]
+
+    # --- the port -------------------------------------------------------------------------
+
+    def submit(self, signed_document: bytes) -> DeliveryResult:
+        """SubmeterProcesso; a verified ReciboProcesso for the same case is DELIVERED."""
+        return self._deliver("SubmeterProcesso", "PedidoProcesso", signed_document, None)
+
+    def send_supplement(self, case_ref: str, signed_document: bytes) -> DeliveryResult:
+        """EntregarDocumentos (補正 answer); answered with a ReciboProcesso like a submission."""
+        return self._deliver("EntregarDocumentos", "EntregaDocumentos", signed_document, case_ref)
+
+    def fetch_status(self, case_ref: str, since_seq: int | None = None) -> StatusReport | None:
+        """ConsultarEstado; None for PROCESSO_DESCONHECIDO, :class:`AgencyCallFailed` else.
+
+        Only events after ``since_seq`` are returned, even if the agency sent older ones.
+        """
+        envelope = self.zeep.create_message(
+            self._service,
+            "ConsultarEstado",
+            VersaoEsquema="1.0",
+            ReferenciaGateway=case_ref,
+            DesdeSequencia=since_seq,
+        )
+        try:
+            payload = self._call("ConsultarEstado", envelope)
+            verified = self._verify(payload, "EstadoProcesso")
+            report = FORMAT.parse_status(verified.element)
+        except _Failed as failed:
+            if failed.result.fault_code == "PROCESSO_DESCONHECIDO":
+                return None
+            raise AgencyCallFailed(failed.result, failed.fault) from None
+        if report.header.case_ref != case_ref or report.header.recipient != GATEWAY_PARTY:
+            raise AgencyCallFailed(_result(Outcome.PERMANENT, "EstadoProcesso for another case"))
+        if since_seq is not None:
+            report = report.model_copy(
+                update={"events": [e for e in report.events if e.seq > since_seq]}
+            )
+        return report
+
+    def call(
+        self, operation: str, document: etree._Element | None = None, **values: Any
+    ) -> etree._Element:
+        """One SIP operation; the reply payload is returned *unverified* (conformance kit).
+
+        ``document`` is a signed root, sent byte-intact; without it ``values`` go through
+        zeep's value path (the unsigned ``ConsultaEstado``). Raises :class:`AgencyCallFailed`.
+        """
+        try:
+            if document is not None:
+                envelope = self._envelope(operation, copy.deepcopy(document))
+            else:
+                envelope = self.zeep.create_message(self._service, operation, **values)
+            return self._call(operation, envelope)
+        except _Failed as failed:
+            raise AgencyCallFailed(failed.result, failed.fault) from None
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> MacaoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _deliver(
+        self, operation: str, root_name: str, signed: bytes, case_ref: str | None
+    ) -> DeliveryResult:
+        try:
+            document = _signed_root(signed, root_name)
+            ref = str(document.xpath("string(sip:Cabecalho/sip:ReferenciaGateway)", namespaces=_NS))
+            if case_ref is not None and ref != case_ref:
+                raise _Failed(_result(Outcome.PERMANENT, f"{root_name} is for another case"))
+            payload = self._call(operation, self._envelope(operation, document))
+            verified = self._verify(payload, "ReciboProcesso")
+            receipt = FORMAT.parse_receipt(verified.element)
+        except _Failed as failed:
+            log.info(
+                "SIP %s to %s: %s %s",
+                operation,
+                self.agency,
+                failed.result.outcome,
+                failed.result.fault_code or "",
+            )
+            return failed.result
+        if receipt.header.case_ref != ref or receipt.header.recipient != GATEWAY_PARTY:
+            return _result(Outcome.PERMANENT, "the receipt is for another case or recipient")
+        log.info("SIP %s to %s: delivered %s", operation, self.agency, ref)
+        return DeliveryResult(Outcome.DELIVERED, receipt=receipt)
+
+    def _envelope(self, operation: str, document: etree._Element) -> etree._Element:
+        """zeep's envelope for ``operation``, its body element replaced by ``document``."""
+        elements, attributes = _shell(operation)
+        values: dict[str, Any] = {name: xsd.SkipValue for name in elements}
+        values.update({name: document.get(name, "") for name in attributes})
+        envelope = self.zeep.create_message(self._service, operation, **values)
+        body = envelope.find(soap.BODY)
+        (shell,) = body
+        if shell.tag != document.tag:
+            raise _Failed(_result(Outcome.PERMANENT, f"{operation} does not take {document.tag}"))
+        body.replace(shell, document)
+        return envelope
+
+    def _call(self, operation: str, envelope: etree._Element) -> etree._Element:
+        """Post, let zeep process the reply, and return the reply's payload parsed safely."""
+        op = self._binding.get(operation)
+        headers = {"SOAPAction": f'"{op.soapaction}"', "Content-Type": soap.CONTENT_TYPE}
+        try:
+            response = self.zeep.transport.post_xml(self.url, envelope, headers)
+        except requests.Timeout:
+            raise _Failed(_result(Outcome.RETRYABLE, f"no answer within {self.timeout}s")) from None
+        except _CONFIG_ERRORS as exc:
+            raise _Failed(_result(Outcome.PERMANENT, f"bad endpoint: {exc}")) from None
+        except requests.RequestException as exc:
+            detail = f"connection failed: {type(exc).__name__}"
+            raise _Failed(_result(Outcome.RETRYABLE, detail)) from None
+        status = response.status_code
+        try:
+            reply = parse_untrusted(response.content, soap.ENVELOPE_LIMITS)
+        except SignatureRejected as exc:
+            transient = status >= 500 or status in _TRANSIENT_HTTP
+            outcome = Outcome.RETRYABLE if transient else Outcome.PERMANENT
+            raise _Failed(
+                _result(outcome, f"HTTP {status}, no SOAP reply ({exc.reason})")
+            ) from None
+        try:
+            self._binding.process_reply(self.zeep, op, response)
+        except Fault as fault:
+            info = soap.read_fault(reply) or soap.FaultInfo(None, fault.message or "")
+            raise _Failed(_fault_result(info, status), info) from None
+        except ZeepError as exc:
+            raise _Failed(_result(Outcome.PERMANENT, f"reply not per the WSDL: {exc}")) from None
+        payload = soap.body_payload(reply)
+        if payload is None:
+            raise _Failed(_result(Outcome.PERMANENT, "the reply Body holds no single payload"))
+        return payload
+
+    def _verify(self, payload: etree._Element, expected: str) -> Verified:
+        """Verify the payload standalone as signed by this agency, then schema-check it."""
+        if payload.tag != f"{{{NS}}}{expected}":
+            raise _Failed(_result(Outcome.PERMANENT, f"expected sip:{expected} in the reply"))
+        try:
+            verified = verify(
+                soap.standalone(payload), self._trust, FORMAT.header, expected_sender=self.agency
+            )
+            FORMAT.validate(verified.element)
+        except SignatureRejected as exc:
+            detail = (
+                f"{expected} signature rejected ({exc.reason}): {exc.message}; "
+                "an operator must check the agency's certificate"
+            )
+            raise _Failed(_result(Outcome.PERMANENT, detail)) from None
+        except DocumentInvalid as exc:
+            raise _Failed(_result(Outcome.PERMANENT, str(exc))) from None
+        return verified
+
+
+_NS = {"sip": NS}
+
+
+class _Failed(Exception):
+    def __init__(self, result: DeliveryResult, fault: soap.FaultInfo | None = None):
+        self.result = result
+        self.fault = fault
+
+
+def _result(outcome: Outcome, detail: str, fault_code: str | None = None) -> DeliveryResult:
+    return DeliveryResult(outcome=outcome, detail=detail, fault_code=fault_code)
+
+
+def _fault_result(info: soap.FaultInfo, status: int) -> DeliveryResult:
+    """soap:Client → PERMANENT (CONFLITO_DUPLICADO → CONFLICT); soap:Server → RETRYABLE."""
+    detail = f"HTTP {status} soap:{info.code or '?'} {info.codigo or ''}: {info.mensagem}".strip()
+    if info.is_client:
+        outcome = Outcome.CONFLICT if info.codigo == "CONFLITO_DUPLICADO" else Outcome.PERMANENT
+    elif info.is_server or (info.code is None and status >= 500):
+        outcome = Outcome.RETRYABLE
+    else:  # VersionMismatch, MustUnderstand, or a non-SOAP error: our request is wrong
+        outcome = Outcome.PERMANENT
+    return _result(outcome, detail, info.codigo)
+
+
+def _signed_root(data: bytes, root_name: str) -> etree._Element:
+    """The gateway's own signed document, parsed (it is ours, but still no DTD or entities)."""
+    try:
+        root = etree.fromstring(data, parser=hardened_parser())
+    except etree.XMLSyntaxError as exc:
+        raise _Failed(_result(Outcome.PERMANENT, f"not XML: {exc}")) from None
+    if root.tag != f"{{{NS}}}{root_name}" or root.find(f"{{{DS_NS}}}Signature") is None:
+        raise _Failed(_result(Outcome.PERMANENT, f"not a signed sip:{root_name}"))
+    return root
+
+
+__all__ = ["AgencyCallFailed", "MacaoClient", "connect", "wsdl_document"]

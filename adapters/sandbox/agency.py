@@ -1,0 +1,509 @@
+"""The format-neutral sandbox agency: decisions, scripted statuses, faults, storage.
+
+A format's sandbox (``adapters/hk/sandbox.py``, ``adapters/macau/sandbox.py``) parses and
+verifies its documents, then asks a :class:`SandboxAgency` what to do and renders the answer.
+Nothing here knows XML: receipts are rendered and signed by a callback the format passes in,
+inside the agency's lock, so two concurrent copies of one message cannot both count as new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapters.sandbox.config import SandboxConfig
+from adapters.sandbox.script import script
+from adapters.sandbox.store import (
+    CaseRow,
+    EventRow,
+    MessageRow,
+    SandboxStore,
+    SupplementRow,
+    open_database,
+)
+from gateway.model import (
+    GATEWAY_PARTY,
+    CaseStatus,
+    MessageHeader,
+    PendingDocument,
+    Receipt,
+    ResultRef,
+    StatusEvent,
+)
+from signing import KeyDirectory, SigningKey, TrustStore
+from signing.devca import create_ca, generate_key, issue_certificate
+
+HKT = dt.timezone(dt.timedelta(hours=8))
+#: document type an INFO_REQUIRED event asks for (the sandbox knows no mapping)
+REQUIRED_DOCUMENT_TYPE = "SUPPLEMENTARY-DOCUMENT"
+#: days the applicant is given to answer an INFO_REQUIRED request
+SUPPLEMENT_DAYS = 14
+
+ReceiptSigner = Callable[[Receipt], bytes]
+
+
+class Decision(StrEnum):
+    NEW = "new"
+    DUPLICATE = "duplicate"  # same case, same message (or same content): the stored receipt
+    CONFLICT = "conflict"  # same case, different message and different content
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    decision: Decision
+    #: the signed receipt bytes for NEW and DUPLICATE (byte-identical on every repeat)
+    receipt: bytes | None = None
+    agency_case_ref: str | None = None
+
+
+class UnknownCase(LookupError):
+    """The sandbox has no case with this gateway case ref (or agency case ref)."""
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    case_ref: str
+    agency_case_ref: str
+    agency: str
+    service_code: str
+    scenario: str
+    first_message_id: str
+    fingerprint: str
+    received_at: dt.datetime
+    supplemented_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class SandboxEvent:
+    """One due status event in canonical status; the format renders it as a notice."""
+
+    case_ref: str
+    agency: str
+    agency_case_ref: str
+    seq: int
+    status: CaseStatus
+    changed_at: dt.datetime
+    #: the notice's message id: the same each time this event is (re)sent
+    message_id: str
+    remarks: str | None
+    required_documents: tuple[PendingDocument, ...]
+    result: ResultRef | None
+
+    def header(self, sent_at: dt.datetime) -> MessageHeader:
+        return MessageHeader(
+            message_id=self.message_id,
+            case_ref=self.case_ref,
+            sent_at=sent_at,
+            sender=self.agency,
+            recipient=GATEWAY_PARTY,
+        )
+
+    def to_status_event(self, agency_status: str) -> StatusEvent:
+        """The event with ``status`` translated by the format into its own code."""
+        return StatusEvent(
+            seq=self.seq,
+            agency_status=agency_status,
+            changed_at=self.changed_at,
+            remarks=self.remarks,
+            required_documents=list(self.required_documents),
+            result=self.result,
+        )
+
+
+class SandboxAgency:
+    """One sandbox: every agency of ``config.region`` it holds a key for, one database."""
+
+    def __init__(self, config: SandboxConfig, *, clock: Callable[[], dt.datetime] | None = None):
+        self.config = config
+        self.keys = KeyDirectory(config.keys_dir)
+        self._sessions = open_database(config.database)
+        self.store = SandboxStore(self._sessions)
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._lock = threading.RLock()
+        self._started = time.monotonic()
+        self._requests = 0
+        #: loaded once: loading a PEM RSA key costs ~100 ms (cryptography checks the key)
+        self._keys: dict[str, SigningKey] = {}
+
+    # --- time and faults ------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def start(self) -> None:
+        """(Re)start the unavailability window; call when the server starts serving."""
+        with self._lock:
+            self._started = time.monotonic()
+            self._requests = 0
+
+    def admit(self) -> bool:
+        """Count one request; False while the sandbox plays "unavailable" (503/soap:Server)."""
+        faults = self.config.faults
+        with self._lock:
+            self._requests += 1
+            if self._requests <= faults.unavailable_requests:
+                return False
+            return time.monotonic() - self._started >= faults.unavailable_seconds
+
+    @property
+    def delay_seconds(self) -> float:
+        """How long to wait before answering (the slow-response fault)."""
+        return self.config.faults.delay_seconds
+
+    # --- keys -----------------------------------------------------------------------------
+
+    @cached_property
+    def trust(self) -> TrustStore:
+        """Registered certificates (the gateway's included), loaded once."""
+        return self.keys.trust_store()
+
+    @cached_property
+    def _agencies_with_keys(self) -> frozenset[str]:
+        prefix = f"{self.config.region}-"
+        return frozenset(
+            e.party for e in self.keys.entries() if e.key and e.party.startswith(prefix)
+        )
+
+    def knows_agency(self, code: str) -> bool:
+        """True for an agency of this region the key directory holds a private key for."""
+        return code in self._agencies_with_keys
+
+    def signing_key(self, agency: str) -> SigningKey:
+        """The agency's registered key, or under ``wrong_key`` a fresh unregistered one.
+
+        Keys and the trust store are read once per sandbox: restart it after a rotation.
+        """
+        with self._lock:
+            if agency in self._keys:
+                return self._keys[agency]
+            if not self.config.faults.wrong_key:
+                self._keys[agency] = self.keys.agency_key(agency)
+            else:
+                now = self.now()
+                ca_key, ca_cert = create_ca(now - dt.timedelta(hours=1))
+                key = generate_key()
+                cert = issue_certificate(
+                    ca_key,
+                    ca_cert,
+                    agency,
+                    key.public_key(),
+                    now - dt.timedelta(hours=1),
+                    now + dt.timedelta(days=30),
+                )
+                self._keys[agency] = SigningKey(key, cert)
+            return self._keys[agency]
+
+    # --- recording ------------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: str,
+        outcome: str,
+        *,
+        message_id: str | None = None,
+        case_ref: str | None = None,
+        agency: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        """Log one received message and what became of it (faults included)."""
+        with self._sessions.begin() as session:
+            session.add(
+                MessageRow(
+                    message_id=message_id,
+                    case_ref=case_ref,
+                    kind=kind,
+                    agency=agency,
+                    fingerprint=fingerprint,
+                    outcome=outcome,
+                    received_at=self.now(),
+                )
+            )
+
+    # --- submissions ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        header: MessageHeader,
+        fingerprint: str,
+        service_code: str,
+        sign_receipt: ReceiptSigner,
+        *,
+        kind: str = "CaseSubmission",
+    ) -> SubmitResult:
+        """Decide NEW / DUPLICATE / CONFLICT for a verified submission and record it.
+
+        Same case ref + same message id: DUPLICATE. Same case ref, other message id but the
+        same content fingerprint: a retry of the same content (e.g. re-rendered with a new id
+        after a lost answer), also DUPLICATE with the stored receipt. Other message id and
+        other content: CONFLICT. ``sign_receipt`` is called only for NEW.
+        """
+        with self._lock:
+            result = self._decide(header, fingerprint, service_code, sign_receipt)
+            self.record(
+                kind,
+                result.decision.value,
+                message_id=header.message_id,
+                case_ref=header.case_ref,
+                agency=header.recipient,
+                fingerprint=fingerprint,
+            )
+            return result
+
+    def _decide(
+        self,
+        header: MessageHeader,
+        fingerprint: str,
+        service_code: str,
+        sign_receipt: ReceiptSigner,
+    ) -> SubmitResult:
+        now = self.now()
+        with self._sessions.begin() as session:
+            case = session.get(CaseRow, header.case_ref)
+            if case is not None and not self.config.faults.ignore_idempotency:
+                same = case.first_message_id == header.message_id or case.fingerprint == fingerprint
+                if same:
+                    return SubmitResult(Decision.DUPLICATE, case.receipt, case.agency_case_ref)
+                return SubmitResult(Decision.CONFLICT, None, case.agency_case_ref)
+            agency_ref = _agency_case_ref(header.recipient, now)
+            receipt = sign_receipt(self._receipt(header, agency_ref, now))
+            if case is None:
+                session.add(
+                    CaseRow(
+                        case_ref=header.case_ref,
+                        agency_case_ref=agency_ref,
+                        agency=header.recipient,
+                        service_code=service_code,
+                        scenario=self.config.scenario_for(header.case_ref, service_code),
+                        first_message_id=header.message_id,
+                        fingerprint=fingerprint,
+                        receipt=receipt,
+                        received_at=now,
+                    )
+                )
+            else:  # ignore_idempotency: the broken agency files the repeat as a new case
+                case.agency_case_ref = agency_ref
+                case.first_message_id = header.message_id
+                case.fingerprint = fingerprint
+                case.receipt = receipt
+            return SubmitResult(Decision.NEW, receipt, agency_ref)
+
+    def supplement(
+        self,
+        header: MessageHeader,
+        sign_receipt: ReceiptSigner,
+        *,
+        agency_case_ref: str | None = None,
+        kind: str = "Supplement",
+    ) -> SubmitResult:
+        """Accept documents for a case (補正 answer); a repeated message id gets its receipt.
+
+        Raises :class:`UnknownCase` when the case ref (or a given agency case ref) is unknown.
+        The first supplement releases the step waiting after INFO_REQUIRED; it is accepted at
+        any point of the case (an agency files what it is sent).
+        """
+        with self._lock:
+            now = self.now()
+            with self._sessions.begin() as session:
+                case = session.get(CaseRow, header.case_ref)
+                if case is None or (
+                    agency_case_ref is not None and agency_case_ref != case.agency_case_ref
+                ):
+                    result = None
+                else:
+                    stored = session.get(SupplementRow, header.message_id)
+                    if stored is not None and stored.case_ref == case.case_ref:
+                        result = SubmitResult(
+                            Decision.DUPLICATE, stored.receipt, case.agency_case_ref
+                        )
+                    else:
+                        receipt = sign_receipt(self._receipt(header, case.agency_case_ref, now))
+                        session.add(
+                            SupplementRow(
+                                message_id=header.message_id,
+                                case_ref=case.case_ref,
+                                receipt=receipt,
+                                received_at=now,
+                            )
+                        )
+                        if case.supplemented_at is None:
+                            case.supplemented_at = now
+                        result = SubmitResult(Decision.NEW, receipt, case.agency_case_ref)
+            self.record(
+                kind,
+                "unknown_case" if result is None else result.decision.value,
+                message_id=header.message_id,
+                case_ref=header.case_ref,
+                agency=header.recipient,
+            )
+            if result is None:
+                raise UnknownCase(header.case_ref)
+            return result
+
+    @staticmethod
+    def _receipt(header: MessageHeader, agency_ref: str, now: dt.datetime) -> Receipt:
+        return Receipt(
+            header=MessageHeader(
+                message_id=str(uuid.uuid4()),
+                case_ref=header.case_ref,
+                sent_at=now.astimezone(HKT),
+                sender=header.recipient,
+                recipient=GATEWAY_PARTY,
+            ),
+            agency_case_ref=agency_ref,
+            received_at=now.astimezone(HKT),
+        )
+
+    # --- cases and events -----------------------------------------------------------------
+
+    def case(self, case_ref: str) -> CaseInfo | None:
+        with self._sessions() as session:
+            row = session.get(CaseRow, case_ref)
+            return None if row is None else _case_info(row)
+
+    def events(self, case_ref: str, since_seq: int | None = None) -> list[SandboxEvent]:
+        """The case's due events with ``seq > since_seq``, by seq; raises UnknownCase."""
+        with self._lock, self._sessions.begin() as session:
+            case = session.get(CaseRow, case_ref)
+            if case is None:
+                raise UnknownCase(case_ref)
+            rows = self._materialise(session, case)
+            return [_event(case, row) for row in rows if since_seq is None or row.seq > since_seq]
+
+    def latest_event(self, case_ref: str) -> SandboxEvent | None:
+        """The newest due event (None before any is due); raises UnknownCase."""
+        events = self.events(case_ref)
+        return events[-1] if events else None
+
+    def due_pushes(self) -> list[SandboxEvent]:
+        """Due events not yet pushed, all cases, in the order the faults say to send them.
+
+        ``out_of_order_notices`` swaps adjacent pairs per case (holding the odd last event
+        back while its successor is still to come by time alone); ``duplicate_notices``
+        lists every event twice. Call :meth:`mark_pushed` once the gateway took one.
+        """
+        faults = self.config.faults
+        batch: list[SandboxEvent] = []
+        with self._lock, self._sessions.begin() as session:
+            for case in session.scalars(select(CaseRow).order_by(CaseRow.received_at)):
+                rows = self._materialise(session, case)
+                pending = [_event(case, r) for r in rows if r.pushed_at is None]
+                if faults.out_of_order_notices:
+                    if len(pending) % 2 and self._successor_coming(case, len(rows)):
+                        pending = pending[:-1]
+                    pending = _swap_pairs(pending)
+                batch.extend(pending)
+        if faults.duplicate_notices:
+            batch = [e for event in batch for e in (event, event)]
+        return batch
+
+    def mark_pushed(self, event: SandboxEvent) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(EventRow, (event.case_ref, event.seq))
+            if row is not None and row.pushed_at is None:
+                row.pushed_at = self.now()
+
+    def _successor_coming(self, case: CaseRow, emitted: int) -> bool:
+        """True when the step after the last emitted one will come due without a supplement."""
+        steps = script(case.scenario)  # type: ignore[arg-type]
+        if emitted >= len(steps):
+            return False
+        return not steps[emitted].after_supplement or case.supplemented_at is not None
+
+    def _materialise(self, session: Session, case: CaseRow) -> list[EventRow]:
+        """Insert the script steps that have come due; return all emitted events by seq."""
+        existing = {
+            row.seq: row
+            for row in session.scalars(select(EventRow).where(EventRow.case_ref == case.case_ref))
+        }
+        now = self.now()
+        step = dt.timedelta(seconds=self.config.step_seconds)
+        due = case.received_at
+        for index, spec in enumerate(script(case.scenario)):  # type: ignore[arg-type]
+            if index:
+                base = due
+                if spec.after_supplement:
+                    if case.supplemented_at is None:
+                        break
+                    base = max(base, case.supplemented_at)
+                due = base + step
+            if due > now:
+                break
+            seq = index + 1
+            if seq not in existing:
+                row = EventRow(
+                    case_ref=case.case_ref,
+                    seq=seq,
+                    status=spec.status.value,
+                    changed_at=due,
+                    message_id=str(uuid.uuid4()),
+                    remarks=spec.remarks,
+                )
+                session.add(row)
+                existing[seq] = row
+        session.flush()
+        return [existing[s] for s in sorted(existing)]
+
+
+def _agency_case_ref(agency: str, now: dt.datetime) -> str:
+    """``HK-TD-2025-3F9A1C07B2``: the agency's own file number, unique per filing."""
+    return f"{agency}-{now.astimezone(HKT):%Y}-{uuid.uuid4().hex[:10].upper()}"
+
+
+def _case_info(row: CaseRow) -> CaseInfo:
+    return CaseInfo(
+        case_ref=row.case_ref,
+        agency_case_ref=row.agency_case_ref,
+        agency=row.agency,
+        service_code=row.service_code,
+        scenario=row.scenario,
+        first_message_id=row.first_message_id,
+        fingerprint=row.fingerprint,
+        received_at=row.received_at,
+        supplemented_at=row.supplemented_at,
+    )
+
+
+def _event(case: CaseRow, row: EventRow) -> SandboxEvent:
+    status = CaseStatus(row.status)
+    changed = row.changed_at.astimezone(HKT)
+    required: tuple[PendingDocument, ...] = ()
+    if status is CaseStatus.INFO_REQUIRED:
+        due = changed.date() + dt.timedelta(days=SUPPLEMENT_DAYS)
+        required = (PendingDocument(type=REQUIRED_DOCUMENT_TYPE, due_date=due),)
+    result = None
+    if status is CaseStatus.COMPLETED:
+        ref = case.agency_case_ref
+        result = ResultRef(
+            doc_id=f"RESULT-{ref}",
+            uri=f"https://results.sandbox.example/{ref}.pdf",
+            sha256=hashlib.sha256(ref.encode()).hexdigest(),
+        )
+    return SandboxEvent(
+        case_ref=case.case_ref,
+        agency=case.agency,
+        agency_case_ref=case.agency_case_ref,
+        seq=row.seq,
+        status=status,
+        changed_at=changed,
+        message_id=row.message_id,
+        remarks=row.remarks,
+        required_documents=required,
+        result=result,
+    )
+
+
+def _swap_pairs(events: Sequence[SandboxEvent]) -> list[SandboxEvent]:
+    out = list(events)
+    for i in range(0, len(out) - 1, 2):
+        out[i], out[i + 1] = out[i + 1], out[i]
+    return out
