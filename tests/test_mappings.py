@@ -53,20 +53,86 @@ def line_of(path: Path, needle: str) -> int:
 
 CASES = [
     # (file, old, new, marker line text, expected message fragment)
-    ("northbound-vehicle.hk.yaml", "source: vin,", "source: vinNumber,", "vinNumber", "unknown form key vinNumber"),
-    ("northbound-vehicle.hk.yaml", "  M05: VEHICLE-PHOTO\n", "  M05: VEHICLE-PHOTO\n  M09: EXTRA\n", "M09", "unknown material code M09"),
+    (
+        "northbound-vehicle.hk.yaml",
+        "source: vin,",
+        "source: vinNumber,",
+        "vinNumber",
+        "unknown form key vinNumber",
+    ),
+    (
+        "northbound-vehicle.hk.yaml",
+        "  M05: VEHICLE-PHOTO\n",
+        "  M05: VEHICLE-PHOTO\n  M09: EXTRA\n",
+        "M09",
+        "unknown material code M09",
+    ),
     ("northbound-vehicle.hk.yaml", "  M05: VEHICLE-PHOTO\n", "", "documents:", "material M05"),
-    ("northbound-vehicle.hk.yaml", "name: Model,", "name: Make,", "source: vehicleModel", "duplicate agency field name Make"),
-    ("northbound-vehicle.hk.yaml", "source: seatCount, type: int", "source: seatCount, type: date", "seatCount", "type clash"),
-    ("northbound-vehicle.hk.yaml", "{name: ChassisNo, source: vin, type: code, required: true}", "{name: ChassisNo, type: code, required: true}", "ChassisNo", "required agency field ChassisNo is not mapped"),
-    ("northbound-vehicle.hk.yaml", "{name: Remarks, source: remarks, type: text}", "{name: Remarks, source: remarks, type: text, required: true}", "name: Remarks", "maps optional form field remarks"),
-    ("northbound-vehicle.hk.yaml", "HENGQIN: HENGQIN}", "}", "values:", "enum values not mapped: HENGQIN"),
-    ("northbound-vehicle.mo.yaml", "  DESISTIDO: WITHDRAWN\n", "", "statuses:", "DESISTIDO is not mapped"),
-    ("northbound-vehicle.mo.yaml", "  DEFERIDO: APPROVED\n", "  DEFERIDO: GRANTED\n", "DEFERIDO", "statuses.DEFERIDO"),
+    (
+        "northbound-vehicle.hk.yaml",
+        "name: Model,",
+        "name: Make,",
+        "source: vehicleModel",
+        "duplicate agency field name Make",
+    ),
+    (
+        "northbound-vehicle.hk.yaml",
+        "source: seatCount, type: int",
+        "source: seatCount, type: date",
+        "seatCount",
+        "type clash",
+    ),
+    (
+        "northbound-vehicle.hk.yaml",
+        "{name: ChassisNo, source: vin, type: code, required: true}",
+        "{name: ChassisNo, type: code, required: true}",
+        "ChassisNo",
+        "required agency field ChassisNo is not mapped",
+    ),
+    (
+        "northbound-vehicle.hk.yaml",
+        "{name: Remarks, source: remarks, type: text}",
+        "{name: Remarks, source: remarks, type: text, required: true}",
+        "name: Remarks",
+        "maps optional form field remarks",
+    ),
+    (
+        "northbound-vehicle.hk.yaml",
+        "HENGQIN: HENGQIN}",
+        "}",
+        "values:",
+        "enum values not mapped: HENGQIN",
+    ),
+    (
+        "northbound-vehicle.mo.yaml",
+        "  DESISTIDO: WITHDRAWN\n",
+        "",
+        "statuses:",
+        "DESISTIDO is not mapped",
+    ),
+    (
+        "northbound-vehicle.mo.yaml",
+        "  DEFERIDO: APPROVED\n",
+        "  DEFERIDO: GRANTED\n",
+        "DEFERIDO",
+        "statuses.DEFERIDO",
+    ),
     ("northbound-vehicle.mo.yaml", "agency: MO-DSAT", "agency: HK-TD", "agency:", "agency"),
     ("northbound-vehicle.mo.yaml", "  namePt:", "  nameEn:", "service:", "namePt"),
-    ("northbound-vehicle.hk.yaml", "itemVersions: [1]", "itemVersions: [1, 2]", "itemVersions", "v2 is not in the catalogue"),
-    ("northbound-vehicle.hk.yaml", "  M02: VRD\n", "  M02: VRD\n  M02: VRD2\n", "M02: VRD2", "duplicate key"),
+    (
+        "northbound-vehicle.hk.yaml",
+        "itemVersions: [1]",
+        "itemVersions: [1, 2]",
+        "itemVersions",
+        "v2 is not in the catalogue",
+    ),
+    (
+        "northbound-vehicle.hk.yaml",
+        "  M02: VRD\n",
+        "  M02: VRD\n  M02: VRD2\n",
+        "M02: VRD2",
+        "duplicate key",
+    ),
 ]
 
 
@@ -84,7 +150,9 @@ def test_broken_mapping_reports_file_line_and_reason(
 
 
 def test_cli_names_file_and_line(tmp_path: Path) -> None:
-    broken(tmp_path, "pension-proof-of-life.hk.yaml", "source: insuredCity,", "source: insuredTown,")
+    broken(
+        tmp_path, "pension-proof-of-life.hk.yaml", "source: insuredCity,", "source: insuredTown,"
+    )
     result = runner.invoke(app, ["mappings", "validate", str(tmp_path)])
     assert result.exit_code == 1
     assert "pension-proof-of-life.hk.yaml:" in result.output
@@ -95,4 +163,7 @@ def test_yaml_one_one_booleans_are_not_silently_read(tmp_path: Path, catalogue: 
     # "NO" must stay a string; a bare YES/NO/ON would otherwise turn into a boolean.
     broken(tmp_path, "northbound-vehicle.hk.yaml", "HENGQIN: HENGQIN}", "HENGQIN: NO}")
     mappings, problems = check_directory(catalogue, installed_formats(), tmp_path)
-    assert problems == [] and mappings[0].fields[7].values == {"HZMB_ZHUHAI": "HZMB-ZH", "HENGQIN": "NO"}
+    assert problems == [] and mappings[0].fields[7].values == {
+        "HZMB_ZHUHAI": "HZMB-ZH",
+        "HENGQIN": "NO",
+    }

@@ -1,0 +1,39 @@
+"""Entry-point lookups for the adapter packages' transports, sandboxes and conformance kits.
+
+Formats are in ``gateway.formats``; these are the other faces of an adapter package, each in
+its own entry-point group so that a format can ship without, say, a sandbox.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+
+@functools.cache
+def _group(name: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=name)}
+
+
+def _load(group: str, region: str) -> Callable[..., Any]:
+    found = _group(group).get(region)
+    if found is None:
+        raise LookupError(f"no {group.rsplit('.', 1)[-1]} installed for region {region}")
+    return found.load()
+
+
+def client_factory(region: str) -> Callable[..., Any]:
+    """``connect(url, trust, *, agency, timeout) -> gateway.ports.AgencyClient``."""
+    return _load("gba_gateway.clients", region)
+
+
+def sandbox_factory(region: str) -> Callable[..., Any]:
+    """``create_app(config) -> ASGI app`` of the region's sandbox agency."""
+    return _load("gba_gateway.sandboxes", region)
+
+
+def conformance_runner(region: str) -> Callable[..., Any]:
+    """``run(url, keys, agency) -> list[CheckResult]``."""
+    return _load("gba_gateway.conformance", region)
