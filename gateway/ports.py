@@ -80,6 +80,21 @@ class DeliveryResult:
     fault_code: str | None = None  # CBCE Fault/Code or SIP Erro/Codigo when the agency sent one
 
 
+class AgencyCallFailed(Exception):
+    """A call that returns data (a status fetch) failed; ``result.outcome`` says if retrying helps.
+
+    Every transport raises this (or a subclass), so the core catches one type for all formats.
+    """
+
+    def __init__(self, result: DeliveryResult):
+        super().__init__(f"{result.outcome}: {result.detail}")
+        self.result = result
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.result.outcome
+
+
 class AgencyClient(Protocol):
     """One agency endpoint. Every signed answer is verified before it is believed."""
 
@@ -92,7 +107,10 @@ class AgencyClient(Protocol):
         ...
 
     def fetch_status(self, case_ref: str, since_seq: int | None = None) -> StatusReport | None:
-        """The agency's verified status for a case (None when it does not know the case)."""
+        """The agency's verified status for a case (None when it does not know the case).
+
+        Raises :class:`AgencyCallFailed` when the agency cannot be asked or its answer is bad.
+        """
         ...
 
     def close(self) -> None: ...

@@ -19,19 +19,19 @@ from lxml import etree
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
 from gateway.model import Receipt, StatusReport
-from gateway.ports import DeliveryResult, DocumentInvalid, Outcome
+from gateway.ports import AgencyCallFailed, DeliveryResult, DocumentInvalid, Outcome
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 
 XML = "application/xml; charset=utf-8"
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
-class TransportError(RuntimeError):
+class TransportError(AgencyCallFailed):
     """A status fetch that failed; ``outcome`` says whether trying again can help."""
 
     def __init__(self, outcome: Outcome, detail: str, fault_code: str | None = None):
-        super().__init__(detail)
-        self.outcome, self.detail, self.fault_code = outcome, detail, fault_code
+        super().__init__(DeliveryResult(outcome, detail=detail, fault_code=fault_code))
+        self.detail, self.fault_code = detail, fault_code
 
 
 class _Unbelievable(Exception):

@@ -34,6 +34,7 @@ from zeep.wsdl import Document
 
 from adapters.macau import soap
 from adapters.macau.format import BINDING, NS, WSDL_PATH, SipFormat
+from gateway import ports
 from gateway.model import GATEWAY_PARTY, StatusReport
 from gateway.ports import DeliveryResult, DocumentInvalid, Outcome
 from signing import SignatureRejected, TrustStore, Verified, verify
@@ -53,18 +54,13 @@ _CONFIG_ERRORS = (
 )
 
 
-class AgencyCallFailed(Exception):
+class AgencyCallFailed(ports.AgencyCallFailed):
     """A status query or other call that returns data failed; ``result`` says how."""
 
     def __init__(self, result: DeliveryResult, fault: soap.FaultInfo | None = None):
-        super().__init__(f"{result.outcome}: {result.detail}")
-        self.result = result
+        super().__init__(result)
         #: the SOAP fault the agency answered with, when it did
         self.fault = fault
-
-    @property
-    def outcome(self) -> Outcome:
-        return self.result.outcome
 
 
 class _OfflineTransport(zeep.Transport):
