@@ -177,9 +177,11 @@ def demo(
         table.add_column(col)
     for r in rows:
         table.add_row(*r.cells())
-    out.print(table)
-    out.print(f"documents written to {out_dir}/")
-    if not all(r.verified for r in rows):
+    console = out if out.is_terminal else Console(width=160)  # never squeeze rows when piped
+    console.print(table)
+    verified = sum(r.verified for r in rows)
+    console.print(f"{verified} of {len(rows)} documents verified; written to {out_dir}/")
+    if verified != len(rows):
         raise typer.Exit(1)
 
 
