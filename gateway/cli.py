@@ -68,6 +68,18 @@ def _read(path: Path, as_json: bool) -> bytes:
         raise  # unreachable
 
 
+def _accept_for(pipeline, path: Path, to: Target, as_json: bool):
+    """The validated application, which must target the region the user named."""
+    try:
+        application = pipeline.accept(_read(path, as_json))
+    except ApplicationRejected as exc:
+        _fail(exc.problems, as_json)
+    if application.target_region != to.value.upper():
+        wrong = f"application targets {application.target_region}, not {to.value.upper()}"
+        _fail([Problem("targetRegion", wrong)], as_json)
+    return application
+
+
 @app.command()
 def validate(
     application: Annotated[Path, typer.Argument(help="Guangdong application JSON.")],
@@ -96,20 +108,7 @@ def render(
     from signing import SigningKey
 
     pipeline = _pipeline(catalogue, as_json)
-    try:
-        application_ = pipeline.accept(_read(application, as_json))
-    except ApplicationRejected as exc:
-        _fail(exc.problems, as_json)
-    if application_.target_region != to.value.upper():
-        _fail(
-            [
-                Problem(
-                    "targetRegion",
-                    f"application targets {application_.target_region}, not {to.value.upper()}",
-                )
-            ],
-            as_json,
-        )
+    application_ = _accept_for(pipeline, application, to, as_json)
     try:
         signing_key = SigningKey.load(key, cert)
     except (OSError, ValueError) as exc:
@@ -268,20 +267,7 @@ def send(
     from signing.cli import default_keys_dir
 
     pipeline = _pipeline(catalogue, as_json)
-    try:
-        application_ = pipeline.accept(_read(application, as_json))
-    except ApplicationRejected as exc:
-        _fail(exc.problems, as_json)
-    if application_.target_region != to.value.upper():
-        _fail(
-            [
-                Problem(
-                    "targetRegion",
-                    f"application targets {application_.target_region}, not {to.value.upper()}",
-                )
-            ],
-            as_json,
-        )
+    application_ = _accept_for(pipeline, application, to, as_json)
     directory = KeyDirectory(keys or default_keys_dir())
     rendered = pipeline.render(application_, directory.gateway_key())
     client = client_factory(application_.target_region)(

@@ -7,15 +7,13 @@ with a child, i.e. a comment the caller should have refused, raises instead of t
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import hashlib
-import threading
-from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from lxml import etree
 
+from gateway.documents import Schema, content_fingerprint
 from gateway.model import (
     AddressOut,
     DocumentRef,
@@ -32,7 +30,7 @@ from gateway.model import (
     SubmissionHeader,
     SupplementOut,
 )
-from gateway.ports import DocumentInvalid, HeaderSpec
+from gateway.ports import HeaderSpec
 
 NS = "urn:hk-gov:cbce:1.0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -72,15 +70,7 @@ def _q(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
-@cache
-def _schema() -> tuple[etree.XMLSchema, threading.Lock]:
-    """The CBCE schema, compiled once per process (compiling costs far more than validating).
-
-    With a lock: an ``XMLSchema`` keeps its error log on itself, so validations must not overlap.
-    """
-    data = resources.files(__package__).joinpath("schema/cbce-1.0.xsd").read_bytes()
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.fromstring(data, parser)), threading.Lock()
+_SCHEMA = Schema(Path(str(resources.files(__package__).joinpath("schema/cbce-1.0.xsd"))))
 
 
 # --- lexical forms ----------------------------------------------------------------------------
@@ -335,35 +325,13 @@ class CbceFormat:
         ``Id`` (derived from the message id), plus comments and indentation between elements,
         none of which changes the case. Exclusive C14N makes the rest byte-stable.
         """
-        doc = copy.deepcopy(root)
-        doc.tail = None
-        doc.attrib.pop("Id", None)
-        for sig in doc.findall(f"{{{DS_NS}}}Signature"):
-            doc.remove(sig)
-        header = doc.find(_q("Header"))
-        if header is not None:
-            for name in ("MessageId", "SentAt"):
-                for el in header.findall(_q(name)):
-                    header.remove(el)
-        # CBCE has no mixed content: whitespace around child elements is formatting only
-        for el in doc.iter():
-            if len(el) and el.text is not None and not el.text.strip():
-                el.text = None
-            if el.tail is not None and not el.tail.strip():
-                el.tail = None
-        c14n = etree.tostring(doc, method="c14n", exclusive=True, with_comments=False)
-        return hashlib.sha256(c14n).hexdigest()
+        return content_fingerprint(root, _q("Header"), (_q("MessageId"), _q("SentAt")))
 
     # --- validation ---------------------------------------------------------------------------
 
     def validate(self, root: etree._Element) -> None:
         """Raise :class:`DocumentInvalid` naming every schema error (line, path, message)."""
-        schema, lock = _schema()
-        with lock:
-            valid = schema.validate(root)
-            errors = [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
-        if not valid:
-            raise DocumentInvalid(etree.QName(root).localname, errors)
+        _SCHEMA.validate(root)
 
     # --- shared pieces ------------------------------------------------------------------------
 

@@ -9,15 +9,12 @@ splits a text node (comments are not signed) cannot truncate what is read.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import functools
-import hashlib
-import threading
 from pathlib import Path
 
 from lxml import etree
 
+from gateway.documents import Schema, content_fingerprint
 from gateway.model import (
     AddressOut,
     DocumentRef,
@@ -416,39 +413,13 @@ class SipFormat:
         signature, ``IdMensagem``, ``DataHoraEnvio``, the ``Id`` derived from the message id,
         comments, and indentation between elements (SIP has no mixed content).
         """
-        doc = copy.deepcopy(root)
-        doc.tail = None
-        doc.attrib.pop("Id", None)
-        for sig in doc.findall(f"{{{DS_NS}}}Signature"):
-            doc.remove(sig)
-        header = doc.find(_q("Cabecalho"))
-        if header is not None:
-            for name in ("IdMensagem", "DataHoraEnvio"):
-                for el in header.findall(_q(name)):
-                    header.remove(el)
-        for el in doc.iter():
-            if len(el) and el.text is not None and not el.text.strip():
-                el.text = None
-            if el.tail is not None and not el.tail.strip():
-                el.tail = None
-        return hashlib.sha256(
-            etree.tostring(doc, method="c14n", exclusive=True, with_comments=False)
-        ).hexdigest()
+        return content_fingerprint(root, _q("Cabecalho"), (_q("IdMensagem"), _q("DataHoraEnvio")))
 
     # --- validation ---
 
     def validate(self, root: etree._Element) -> None:
         """XSD validation naming every error with its line and path; signed or not."""
-        schema, lock = _schema()
-        with lock:  # an XMLSchema keeps its error log on itself: one validation at a time
-            ok = schema.validate(root)
-            errors = [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
-        if not ok:
-            raise DocumentInvalid(str(etree.QName(root).localname), errors)
+        _SCHEMA.validate(root)
 
 
-@functools.cache
-def _schema() -> tuple[etree.XMLSchema, threading.Lock]:
-    """Parsed once per process (the XSD is local; the parser never touches the network)."""
-    parser = etree.XMLParser(no_network=True, resolve_entities=False)
-    return etree.XMLSchema(etree.parse(str(XSD_PATH), parser)), threading.Lock()
+_SCHEMA = Schema(XSD_PATH)

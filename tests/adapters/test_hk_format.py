@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapters.hk import FORMAT
-from adapters.hk.format import DS_NS, NS, _schema
+from adapters.hk.format import _SCHEMA, DS_NS, NS
 from gateway.model import (
     AddressOut,
     AgentOut,
@@ -473,7 +473,8 @@ def test_every_error_is_listed() -> None:
 
 
 def test_schema_is_compiled_once() -> None:
-    assert _schema() is _schema()
+    FORMAT.validate(FORMAT.render_fault("SCHEMA", "x"))
+    assert _SCHEMA._schema is _SCHEMA._schema
 
 
 def test_port_attributes() -> None:
