@@ -257,10 +257,11 @@ class Intake:
             applicant=applicant,
             agent=agent,
             form=values,
-            materials=[Attachment(**m.model_dump()) for m in shape.materials],
+            # the wire models are subclasses of the canonical ones: taken as they are
+            materials=shape.materials,
             deficient=shape.deficient,
-            commitment=Commitment(**shape.commitment.model_dump()) if shape.commitment else None,
-            consents=[Consent(**c.model_dump()) for c in shape.consents],
+            commitment=shape.commitment,
+            consents=shape.consents,
             delivery=shape.delivery,
         )
 
@@ -457,7 +458,7 @@ class Intake:
         return Applicant(
             name=applicant.name,
             name_traditional=applicant.name_traditional,
-            name_latin=LatinName(**applicant.name_latin.model_dump()),
+            name_latin=applicant.name_latin,
             identity=ident,
             birth_date=applicant.birth_date,
             mobile=mobile,
@@ -506,7 +507,7 @@ class Intake:
             return None
         return Agent(
             name=shape.agent.name,
-            name_latin=LatinName(**shape.agent.name_latin.model_dump()),
+            name_latin=shape.agent.name_latin,
             identity=ident,
             authorisation_material=shape.agent.authorisation_material,
         )

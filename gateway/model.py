@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,11 +90,19 @@ class ServiceItem(Wire):
     biometric_required: bool
     status: Literal["ACTIVE", "WITHDRAWN"]
 
+    @cached_property
+    def _materials(self) -> dict[str, MaterialSpec]:
+        return {m.code: m for m in self.materials}
+
+    @cached_property
+    def _fields(self) -> dict[str, FormFieldSpec]:
+        return {f.key: f for f in self.form}
+
     def material(self, code: str) -> MaterialSpec | None:
-        return next((m for m in self.materials if m.code == code), None)
+        return self._materials.get(code)
 
     def field(self, key: str) -> FormFieldSpec | None:
-        return next((f for f in self.form if f.key == key), None)
+        return self._fields.get(key)
 
 
 # --- the application, after intake -----------------------------------------------------------
