@@ -1,0 +1,343 @@
+"""The key directory: keys, certificates and ``trust.yaml``, laid out for an operator to read.
+
+::
+
+    <dir>/
+      trust.yaml                          what is accepted from whom, until when (operator-editable)
+      ca/ca.cert.pem, ca/ca.key.pem       development CA (not used for trust: trust is pinning)
+      parties/<CODE>/<label>.cert.pem     one file per registered certificate
+      parties/<CODE>/<label>.key.pem      its private key, for the gateway and sandbox agencies
+
+``<label>`` is the issue time plus the fingerprint's first 8 hex digits
+(``20251127T071200Z-1a2b3c4d``), so a rotation adds files and never overwrites one. The
+``fingerprint`` recorded in ``trust.yaml`` is checked when the store is loaded: a certificate
+file swapped on disk stops the gateway instead of being trusted silently.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from gateway.model import GATEWAY_PARTY
+from signing.devca import (
+    KeyType,
+    create_ca,
+    generate_key,
+    issue_certificate,
+    key_type_of,
+    write_certificate,
+    write_private_key,
+)
+from signing.keys import SigningKey
+from signing.keys import fingerprint as cert_fingerprint
+from signing.trust import RegisteredCertificate, TrustConfigError, TrustStore, as_utc
+
+SANDBOX_AGENCIES = (
+    "HK-TD",
+    "HK-CR",
+    "HK-SWD",
+    "HK-HKPF",
+    "HK-IMMD",
+    "MO-DSAT",
+    "MO-CRCBM",
+    "MO-FSS",
+    "MO-DSI",
+    "MO-DSEDT",
+)
+DEFAULT_ROTATION_WINDOW = timedelta(days=7)
+DEFAULT_VALIDITY = timedelta(days=730)
+TRUST_FILE = "trust.yaml"
+
+_HEADER = """\
+# Certificates the gateway accepts, per party (written by `gbagw keys init` / `keys rotate`).
+# A certificate is accepted at an instant inside both [accepted_from, accepted_until] and its
+# own X.509 validity. During a rotation window a party has two entries; the old one's
+# accepted_until is the end of the window. Operators may shorten accepted_until or add a
+# party's certificate by hand. `fingerprint` (SHA-256 of the DER certificate) is checked on
+# load. Trust is by this list only: the development CA below is not consulted.
+"""
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """One line of ``trust.yaml``: a certificate file, its optional key, its acceptance."""
+
+    party: str
+    certificate: str
+    fingerprint: str
+    accepted_from: datetime
+    accepted_until: datetime
+    key: str | None = None
+
+    def to_yaml(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"certificate": self.certificate}
+        if self.key:
+            entry["key"] = self.key
+        entry["fingerprint"] = self.fingerprint
+        entry["accepted_from"] = _iso(self.accepted_from)
+        entry["accepted_until"] = _iso(self.accepted_until)
+        return entry
+
+
+class KeyDirectory:
+    """Read and change one key directory; every change rewrites ``trust.yaml`` atomically."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def trust_file(self) -> Path:
+        return self.path / TRUST_FILE
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.path / "ca" / "ca.cert.pem"
+
+    @property
+    def ca_key_path(self) -> Path:
+        return self.path / "ca" / "ca.key.pem"
+
+    # --- creating ---------------------------------------------------------------------------
+
+    def init(
+        self,
+        *,
+        key_type: KeyType = "rsa",
+        agencies: Iterable[str] = SANDBOX_AGENCIES,
+        now: datetime | None = None,
+        validity: timedelta = DEFAULT_VALIDITY,
+        force: bool = False,
+    ) -> list[TrustEntry]:
+        """Create the development CA, the gateway's key and one key per sandbox agency."""
+        if self.trust_file.exists() and not force:
+            raise FileExistsError(f"{self.trust_file} exists; refusing to replace keys")
+        now = _now(now)
+        ca_key, ca_cert = create_ca(now, key_type=key_type)
+        write_private_key(self.ca_key_path, ca_key)
+        write_certificate(self.ca_cert_path, ca_cert)
+        entries = [
+            self._issue(party, key_type, now, now + validity, ca_key, ca_cert)
+            for party in (GATEWAY_PARTY, *agencies)
+        ]
+        self._write(entries)
+        return entries
+
+    def add_certificate(
+        self,
+        party: str,
+        certificate: x509.Certificate,
+        *,
+        accepted_from: datetime | None = None,
+        accepted_until: datetime | None = None,
+    ) -> TrustEntry:
+        """Register a certificate a party sent (no private key): e.g. a real agency's."""
+        entry = self._store(party, certificate, None, accepted_from, accepted_until)
+        self._write([*self.entries(), entry])
+        return entry
+
+    def rotate(
+        self,
+        party: str,
+        window: timedelta = DEFAULT_ROTATION_WINDOW,
+        *,
+        now: datetime | None = None,
+        certificate: x509.Certificate | None = None,
+        validity: timedelta = DEFAULT_VALIDITY,
+    ) -> TrustEntry:
+        """Add a new certificate for ``party`` and end the old ones' acceptance at now+window.
+
+        Without ``certificate`` a new key of the same type is generated and certified by the
+        development CA (the gateway's own key and sandbox agencies); with one, the party's new
+        certificate is registered as received.
+        """
+        now = _now(now)
+        entries = self.entries()
+        current = [e for e in entries if e.party == party]
+        if not current:
+            raise KeyError(f"{party} has no registered certificate to rotate")
+        if certificate is None:
+            ca_key, ca_cert = self._load_ca()
+            with_key = [e for e in current if e.key]
+            key_type = key_type_of(self._load_key(with_key[-1]).private_key) if with_key else "rsa"
+            new = self._issue(party, key_type, now, now + validity, ca_key, ca_cert)
+        else:
+            new = self._store(party, certificate, None, now, None)
+        window_end = now + window
+        updated = [
+            replace(e, accepted_until=min(e.accepted_until, window_end)) if e.party == party else e
+            for e in entries
+        ]
+        self._write([*updated, new])
+        return new
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def entries(self) -> list[TrustEntry]:
+        """Every entry of ``trust.yaml`` in file order."""
+        try:
+            document = yaml.safe_load(self.trust_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TrustConfigError(
+                f"{self.trust_file} not found: run `gbagw keys init {self.path}`"
+            ) from None
+        if not isinstance(document, dict) or document.get("version") != 1:
+            raise TrustConfigError(f"{self.trust_file}: expected a mapping with version: 1")
+        parties = document.get("parties") or {}
+        if not isinstance(parties, dict):
+            raise TrustConfigError(f"{self.trust_file}: 'parties' must be a mapping")
+        entries = []
+        for party, items in parties.items():
+            for item in items or []:
+                entries.append(_entry_from_yaml(self.trust_file, str(party), item))
+        return entries
+
+    def trust_store(self) -> TrustStore:
+        """Every registered certificate, fingerprints checked against ``trust.yaml``."""
+        store = TrustStore()
+        for entry in self.entries():
+            cert = self._load_cert(entry)
+            store.add(
+                RegisteredCertificate(
+                    party=entry.party,
+                    certificate=cert,
+                    accepted_from=entry.accepted_from,
+                    accepted_until=entry.accepted_until,
+                    source=entry.certificate,
+                )
+            )
+        return store
+
+    def signing_key(self, party: str, now: datetime | None = None) -> SigningKey:
+        """The newest key of ``party`` accepted now: after a rotation, the new one signs."""
+        now = _now(now)
+        usable = [e for e in self.entries() if e.party == party and e.key and _accepted(e, now)]
+        if not usable:
+            raise KeyError(f"no private key of {party} is accepted at {now.isoformat()}")
+        # newest acceptance wins; on a tie the later entry in trust.yaml (the rotation's)
+        newest = max(enumerate(usable), key=lambda pair: (pair[1].accepted_from, pair[0]))[1]
+        return self._load_key(newest)
+
+    def gateway_key(self, now: datetime | None = None) -> SigningKey:
+        return self.signing_key(GATEWAY_PARTY, now)
+
+    def agency_key(self, code: str, now: datetime | None = None) -> SigningKey:
+        return self.signing_key(code, now)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _issue(
+        self,
+        party: str,
+        key_type: KeyType,
+        not_before: datetime,
+        not_after: datetime,
+        ca_key: Any,
+        ca_cert: x509.Certificate,
+    ) -> TrustEntry:
+        key = generate_key(key_type)
+        cert = issue_certificate(ca_key, ca_cert, party, key.public_key(), not_before, not_after)
+        return self._store(party, cert, key, not_before, None)
+
+    def _store(
+        self,
+        party: str,
+        cert: x509.Certificate,
+        key: Any,
+        accepted_from: datetime | None,
+        accepted_until: datetime | None,
+    ) -> TrustEntry:
+        fingerprint = cert_fingerprint(cert)
+        accepted_from = as_utc(accepted_from or cert.not_valid_before_utc)
+        label = f"{accepted_from:%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
+        cert_rel = f"parties/{party}/{label}.cert.pem"
+        write_certificate(self.path / cert_rel, cert)
+        key_rel = None
+        if key is not None:
+            key_rel = f"parties/{party}/{label}.key.pem"
+            write_private_key(self.path / key_rel, key)
+        return TrustEntry(
+            party=party,
+            certificate=cert_rel,
+            fingerprint=fingerprint,
+            accepted_from=accepted_from,
+            accepted_until=as_utc(accepted_until or cert.not_valid_after_utc),
+            key=key_rel,
+        )
+
+    def _load_cert(self, entry: TrustEntry) -> x509.Certificate:
+        path = self.path / entry.certificate
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise TrustConfigError(f"{path}: cannot read certificate: {exc}") from None
+        if cert_fingerprint(cert) != entry.fingerprint:
+            raise TrustConfigError(
+                f"{path}: fingerprint is {cert_fingerprint(cert)}, trust.yaml says "
+                f"{entry.fingerprint}; refusing a certificate changed on disk"
+            )
+        return cert
+
+    def _load_ca(self) -> tuple[Any, x509.Certificate]:
+        key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), None)
+        return key, x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
+
+    def _load_key(self, entry: TrustEntry) -> SigningKey:
+        assert entry.key is not None
+        self._load_cert(entry)  # fingerprint check
+        return SigningKey.load(self.path / entry.key, self.path / entry.certificate)
+
+    def _write(self, entries: list[TrustEntry]) -> None:
+        parties: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            parties.setdefault(entry.party, []).append(entry.to_yaml())
+        body = yaml.safe_dump(
+            {"version": 1, "development_ca": "ca/ca.cert.pem", "parties": parties},
+            sort_keys=False,
+            allow_unicode=True,
+        )
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.trust_file.with_suffix(".yaml.tmp")
+        tmp.write_text(_HEADER + body, encoding="utf-8")
+        os.replace(tmp, self.trust_file)
+
+
+def _entry_from_yaml(source: Path, party: str, item: Any) -> TrustEntry:
+    if not isinstance(item, dict):
+        raise TrustConfigError(f"{source}: entries of {party} must be mappings")
+    try:
+        return TrustEntry(
+            party=party,
+            certificate=str(item["certificate"]),
+            fingerprint=str(item["fingerprint"]).lower().replace(":", ""),
+            accepted_from=_parse_time(item["accepted_from"]),
+            accepted_until=_parse_time(item["accepted_until"]),
+            key=str(item["key"]) if item.get("key") else None,
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise TrustConfigError(f"{source}: bad entry for {party}: {exc!r}") from None
+
+
+def _parse_time(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return as_utc(moment)
+
+
+def _iso(moment: datetime) -> str:
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _now(now: datetime | None) -> datetime:
+    return as_utc(now) if now is not None else datetime.now(UTC).replace(microsecond=0)
+
+
+def _accepted(entry: TrustEntry, now: datetime) -> bool:
+    return entry.accepted_from <= now <= entry.accepted_until

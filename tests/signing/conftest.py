@@ -1,0 +1,252 @@
+"""Fixtures for signing/: real keys on a fixed clock, small HK- and Macao-like documents.
+
+Everything a test needs comes through the ``kit`` fixture (not imports), so the tests run
+under any pytest import mode. The documents imitate the specs' shapes (root ``Id`` and
+``SchemaVersion`` / ``VersaoEsquema``, header children, some content); the real renderers live
+in ``adapters/`` and are not imported here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+from signxml import XMLSigner
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+from gateway.ports import HeaderSpec
+from signing import KeyDirectory, SigningKey, Verified, sign, verify
+from signing.devca import generate_key, issue_certificate, self_signed_certificate
+
+HK_NS = "urn:hk-gov:cbce:1.0"
+MO_NS = "urn:mo-gov:sip:1.0"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+_PEM = serialization.Encoding.PEM
+HKT = timezone(timedelta(hours=8))
+#: when the test key directory was created; every certificate is valid for 730 days from here
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+SENT = T0 + timedelta(days=1)
+NOW = SENT + timedelta(minutes=1)
+
+
+class SigningKit:
+    """Keys, trust, clock and document builders shared by the signing tests."""
+
+    hk_ns = HK_NS
+    mo_ns = MO_NS
+    ds_ns = DS_NS
+    t0 = T0
+    sent = SENT
+    now = NOW
+    hk_header = HeaderSpec(
+        f"{{{HK_NS}}}Header/{{{HK_NS}}}Sender",
+        f"{{{HK_NS}}}Header/{{{HK_NS}}}MessageId",
+        f"{{{HK_NS}}}Header/{{{HK_NS}}}SentAt",
+    )
+    mo_header = HeaderSpec(
+        f"{{{MO_NS}}}Cabecalho/{{{MO_NS}}}Remetente",
+        f"{{{MO_NS}}}Cabecalho/{{{MO_NS}}}IdMensagem",
+        f"{{{MO_NS}}}Cabecalho/{{{MO_NS}}}DataHoraEnvio",
+    )
+
+    def __init__(self, keydir: KeyDirectory, ec_keydir: KeyDirectory):
+        self.keydir = keydir
+        self.ec_keydir = ec_keydir
+        self.trust = keydir.trust_store()
+        for registration in ec_keydir.trust_store():
+            if registration.party != "GD-GBA-GW":
+                self.trust.add(registration)
+        self._keys: dict[tuple[str, str], SigningKey] = {}
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def key(self, party: str, key_type: str = "rsa") -> SigningKey:
+        """The party's signing key from the RSA directory, or the EC one (HK-TD, MO-DSAT)."""
+        if (party, key_type) not in self._keys:
+            source = self.keydir if key_type == "rsa" else self.ec_keydir
+            self._keys[party, key_type] = source.signing_key(party, now=NOW)
+        return self._keys[party, key_type]
+
+    def cert_pem(self, key: SigningKey, tmp_path: Path, name: str = "cert.pem") -> Path:
+        path = tmp_path / name
+        path.write_bytes(key.certificate.public_bytes(_PEM))
+        return path
+
+    def key_pem(self, key: SigningKey, tmp_path: Path, name: str = "key.pem") -> Path:
+        path = tmp_path / name
+        path.write_bytes(
+            key.private_key.private_bytes(
+                _PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        return path
+
+    def issue(
+        self, party: str, not_before: datetime, not_after: datetime, key_type: str = "rsa"
+    ) -> SigningKey:
+        """A new key and development-CA certificate with any validity (not registered)."""
+        ca_key, ca_cert = _load_ca(self.keydir)
+        private = generate_key(key_type)  # type: ignore[arg-type]
+        cert = issue_certificate(
+            ca_key, ca_cert, party, private.public_key(), not_before, not_after
+        )
+        return SigningKey(private, cert)
+
+    def self_signed(self, party: str) -> SigningKey:
+        private = generate_key("rsa")
+        return SigningKey(
+            private, self_signed_certificate(party, private, T0, T0 + timedelta(days=365))
+        )
+
+    # --- documents ------------------------------------------------------------------------
+
+    def hk_doc(
+        self,
+        sender: str = "HK-TD",
+        *,
+        sent_at: datetime = SENT,
+        doc_id: str = "msg-1",
+        message_id: str = "0b7f1d2e-5a8c-4c1e-9d3b-6f2a1e0c9b77",
+        remarks: str = "申請人已提交全部文件",
+    ) -> etree._Element:
+        q = f"{{{HK_NS}}}"
+        root = etree.Element(
+            q + "StatusNotice", nsmap={"cbce": HK_NS}, Id=doc_id, SchemaVersion="1.0"
+        )
+        header = etree.SubElement(root, q + "Header")
+        for name, value in [
+            ("MessageId", message_id),
+            ("GatewayCaseRef", "GBA-ABCDEFGHIJ0123456789"),
+            ("SentAt", sent_at.astimezone(HKT).isoformat()),
+            ("Sender", sender),
+            ("Recipient", "GD-GBA-GW"),
+        ]:
+            etree.SubElement(header, q + name).text = value
+        etree.SubElement(root, q + "AgencyCaseRef").text = "TD/2026/000123"
+        etree.SubElement(root, q + "Seq").text = "3"
+        etree.SubElement(root, q + "Status").text = "ACCEPTED"
+        etree.SubElement(root, q + "Remarks").text = remarks
+        etree.SubElement(root, q + "RequiredDocuments")
+        return root
+
+    def mo_doc(
+        self, sender: str = "MO-DSAT", *, sent_at: datetime = SENT, doc_id: str = "pedido-1"
+    ) -> etree._Element:
+        q = f"{{{MO_NS}}}"
+        root = etree.Element(
+            q + "ReciboProcesso", nsmap={"sip": MO_NS}, Id=doc_id, VersaoEsquema="1.0"
+        )
+        header = etree.SubElement(root, q + "Cabecalho")
+        for name, value in [
+            ("IdMensagem", "7d3e2c1b-0a9f-4e8d-8c7b-6a5f4e3d2c1b"),
+            ("ReferenciaGateway", "GBA-ABCDEFGHIJ0123456789"),
+            ("DataHoraEnvio", sent_at.astimezone(HKT).isoformat()),
+            ("Remetente", sender),
+            ("Destinatario", "GD-GBA-GW"),
+        ]:
+            etree.SubElement(header, q + name).text = value
+        etree.SubElement(root, q + "NumeroProcesso").text = "DSAT-2026-0042"
+        etree.SubElement(root, q + "DataHoraRececao").text = sent_at.astimezone(HKT).isoformat()
+        return root
+
+    def signed(self, root: etree._Element, key: SigningKey) -> bytes:
+        return to_bytes(sign(root, key))
+
+    def verify(self, data: bytes, **kwargs: object) -> Verified:
+        """verify() with the kit's trust, the header of the root's format and the fixed clock."""
+        kwargs.setdefault("now", NOW)
+        header = kwargs.pop("header", None) or (
+            self.mo_header if MO_NS.encode() in data[:400] else self.hk_header
+        )
+        trust = kwargs.pop("trust", None) or self.trust
+        return verify(data, trust, header, **kwargs)  # type: ignore[arg-type]
+
+    def lax_sign(
+        self,
+        root: etree._Element,
+        key: SigningKey | bytes,
+        signature_method: SignatureMethod,
+        digest: DigestAlgorithm = DigestAlgorithm.SHA256,
+        c14n: CanonicalizationMethod = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        reference_uri: str | list[str] | None = None,
+    ) -> bytes:
+        """Sign with signxml's refusals of SHA-1 etc. switched off: a real, weak signature."""
+        signer = _LaxSigner(
+            signature_algorithm=signature_method, digest_algorithm=digest, c14n_algorithm=c14n
+        )
+        if isinstance(key, bytes):  # HMAC shared secret
+            return to_bytes(signer.sign(root, key=key, reference_uri=f"#{root.get('Id')}"))
+        return to_bytes(
+            signer.sign(
+                root,
+                key=key.private_key,
+                cert=[key.certificate],
+                reference_uri=reference_uri or f"#{root.get('Id')}",
+            )
+        )
+
+
+class _LaxSigner(XMLSigner):
+    def check_deprecated_methods(self) -> None:  # allow SHA-1 to forge downgrade attacks
+        return None
+
+
+def to_bytes(root: etree._Element) -> bytes:
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _load_ca(keydir: KeyDirectory) -> tuple[object, x509.Certificate]:
+    key = serialization.load_pem_private_key(keydir.ca_key_path.read_bytes(), None)
+    return key, x509.load_pem_x509_certificate(keydir.ca_cert_path.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def keydir(tmp_path_factory: pytest.TempPathFactory) -> KeyDirectory:
+    """All sandbox agencies and the gateway, RSA-2048, created at T0."""
+    directory = KeyDirectory(tmp_path_factory.mktemp("keys-rsa"))
+    directory.init(key_type="rsa", now=T0)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def ec_keydir(tmp_path_factory: pytest.TempPathFactory) -> KeyDirectory:
+    """ECDSA P-256 keys for HK-TD and MO-DSAT (a second certificate each)."""
+    directory = KeyDirectory(tmp_path_factory.mktemp("keys-ec"))
+    directory.init(key_type="ec", agencies=("HK-TD", "MO-DSAT"), now=T0)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def kit(keydir: KeyDirectory, ec_keydir: KeyDirectory) -> SigningKit:
+    return SigningKit(keydir, ec_keydir)
+
+
+@pytest.fixture
+def small_keydir(tmp_path: Path) -> Callable[..., KeyDirectory]:
+    """A fresh directory with the gateway and HK-TD only, for tests that change it."""
+
+    def make(key_type: str = "rsa", now: datetime = T0) -> KeyDirectory:
+        directory = KeyDirectory(tmp_path / "keys")
+        directory.init(key_type=key_type, agencies=("HK-TD",), now=now)  # type: ignore[arg-type]
+        return directory
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def xmlsec1() -> str:
+    """The xmlsec1 binary: the interop witness. Missing is a failure, not a skip."""
+    path = shutil.which("xmlsec1")
+    if path is None:
+        subprocess.run(["apt-get", "install", "-y", "xmlsec1"], capture_output=True, check=False)
+        path = shutil.which("xmlsec1")
+    if path is None:
+        pytest.fail("xmlsec1 is required (apt-get install -y xmlsec1); interop cannot be checked")
+    return path

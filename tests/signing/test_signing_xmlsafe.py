@@ -1,0 +1,116 @@
+"""parse_untrusted: what is refused before any signature is looked at."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from signing import (
+    CommentForbidden,
+    DocumentTooLarge,
+    DtdForbidden,
+    DuplicateId,
+    ExternalReferenceForbidden,
+    Limits,
+    MalformedDocument,
+    ProcessingInstructionForbidden,
+    parse_untrusted,
+)
+from signing.errors import DocumentTooDeep
+
+
+def test_plain_document_parses():
+    root = parse_untrusted('<a Id="x"><b>香港</b></a>'.encode())
+    assert root.findtext("b") == "香港"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>',
+        b'<!DOCTYPE a [<!ENTITY x SYSTEM "http://127.0.0.1:9/x">]><a>&x;</a>',
+        b'<!DOCTYPE a SYSTEM "http://127.0.0.1:9/evil.dtd"><a/>',
+        b'<!DOCTYPE a [<!ENTITY % p SYSTEM "http://127.0.0.1:9/p.dtd"> %p;]><a/>',
+        b"<!DOCTYPE a><a/>",
+    ],
+)
+def test_xxe_and_dtds_are_refused(payload):
+    with pytest.raises(DtdForbidden):
+        parse_untrusted(payload)
+
+
+def test_billion_laughs_is_refused_quickly():
+    levels = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = f'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY l0 "lol">{levels}]><a>&l9;</a>'
+    start = time.perf_counter()
+    with pytest.raises(DtdForbidden):
+        parse_untrusted(bomb.encode())
+    assert time.perf_counter() - start < 1
+
+
+def test_dtd_in_another_encoding_is_still_refused():
+    """The byte pre-scan misses UTF-16; the parsed document's docinfo catches it."""
+    payload = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'
+    data = payload.encode("utf-16")
+    assert b"<!DOCTYPE" not in data
+    with pytest.raises(DtdForbidden):
+        parse_untrusted(data)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"<a><!-- c --></a>", b"<!-- before --><a/>", b"<a/><!-- after -->", b"<a>x<!---->y</a>"],
+)
+def test_comments_are_refused_anywhere(payload):
+    with pytest.raises(CommentForbidden):
+        parse_untrusted(payload)
+
+
+@pytest.mark.parametrize(
+    "payload", [b'<?xml-stylesheet href="x.xsl"?><a/>', b"<a><?pi data?></a>", b"<a/><?pi?>"]
+)
+def test_processing_instructions_are_refused(payload):
+    with pytest.raises(ProcessingInstructionForbidden):
+        parse_untrusted(payload)
+
+
+def test_xinclude_is_refused():
+    payload = b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></a>'
+    with pytest.raises(ExternalReferenceForbidden):
+        parse_untrusted(payload)
+
+
+def test_duplicate_ids_are_refused():
+    with pytest.raises(DuplicateId, match="'x'"):
+        parse_untrusted(b'<a Id="x"><b Id="y"/><c xmlns:e="urn:e" e:Id="x"/></a>')
+
+
+def nested(depth: int) -> bytes:
+    return ("<e>" * depth + "</e>" * depth).encode()
+
+
+def test_depth_limit():
+    assert parse_untrusted(nested(32)) is not None
+    with pytest.raises(DocumentTooDeep):
+        parse_untrusted(nested(33))
+    with pytest.raises(DocumentTooDeep):
+        parse_untrusted(nested(4), Limits(max_depth=3))
+
+
+def test_size_limit_is_checked_before_parsing():
+    data = b"<a>" + b"x" * 100 + b"</a>"
+    assert parse_untrusted(data, Limits(max_bytes=len(data))) is not None
+    with pytest.raises(DocumentTooLarge):
+        parse_untrusted(data, Limits(max_bytes=len(data) - 1))
+    with pytest.raises(DocumentTooLarge):  # not even well-formed: refused on size alone
+        parse_untrusted(b"<" * ((1 << 20) + 1))
+
+
+def test_malformed_and_wrong_input():
+    with pytest.raises(MalformedDocument):
+        parse_untrusted(b"<a><b></a>")
+    with pytest.raises(MalformedDocument):
+        parse_untrusted(b"")
+    with pytest.raises(TypeError):
+        parse_untrusted("<a/>")  # type: ignore[arg-type]
