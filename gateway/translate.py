@@ -7,7 +7,6 @@ through OpenCC in one batch; each original is kept beside its conversion in the 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -41,12 +40,12 @@ HKT = dt.timezone(dt.timedelta(hours=8))
 
 
 def case_ref_for(application_no: str, region: str) -> str:
-    """``GBA-`` + 20 upper-case alphanumerics, derived from the platform's application number.
+    """``GBA-`` + 20 upper-case hex digits (80 bits) of SHA-256 over the application number.
 
     Derived, not random, so that a resubmitted application lands on the same case.
     """
-    digest = hashlib.sha256(f"{application_no}\x1f{region}".encode()).digest()
-    return "GBA-" + base64.b32encode(digest).decode()[:20]
+    digest = hashlib.sha256(f"{application_no}\x1f{region}".encode()).hexdigest()
+    return "GBA-" + digest[:20].upper()
 
 
 class _Texts:

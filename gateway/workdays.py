@@ -30,6 +30,8 @@ class Calendar:
             return True
         return day.weekday() < 5 and day not in self.holidays
 
+    # Calendars live as long as the process (see calendar()), so caching on self leaks nothing.
+    @functools.lru_cache(maxsize=4096)  # noqa: B019  many cases are filed on the same day
     def add_working_days(self, start: dt.date, days: int) -> dt.date:
         """The date ``days`` working days after ``start`` (the filing day itself not counted)."""
         day = start
