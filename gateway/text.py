@@ -284,5 +284,11 @@ def convert_name(name: str, name_traditional: str | None, region: Region) -> str
     _require_clean(name, "name")
     if not name.strip() or any(ch in ambiguous_name_chars() for ch in name):
         return None
-    chars = _convert_many(list(name), "s2hk", _plain_masker(), r)
-    return "".join(chars)
+    return "".join(_name_char(ch, r) for ch in name)
+
+
+@functools.lru_cache(maxsize=20_000)
+def _name_char(ch: str, region: Region) -> str:
+    """One name character converted on its own; cached, since every OpenCC call walks its
+    dictionaries, which the rest of the pipeline has usually pushed out of the CPU cache."""
+    return _convert_many([ch], "s2hk", _plain_masker(), region)[0]
