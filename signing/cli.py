@@ -89,13 +89,29 @@ def rotate_command(
     cert = x509.load_pem_x509_certificate(certificate.read_bytes()) if certificate else None
     try:
         entry = keys.rotate(agency, timedelta(days=window_days), certificate=cert)
-    except (KeyError, TrustConfigError) as exc:
+    except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
     Console().print(
         f"{agency}: new certificate {entry.fingerprint[:16]}… accepted from "
         f"{entry.accepted_from:%Y-%m-%d %H:%M}Z; older ones until "
         f"{entry.accepted_from + timedelta(days=window_days):%Y-%m-%d %H:%M}Z"
     )
+
+
+@keys_app.command("add")
+def add_command(
+    agency: Annotated[str, typer.Option(help="party code, e.g. MO-DSI")],
+    certificate: Annotated[Path, typer.Option(help="the party's PEM certificate")],
+    directory: DirOption = None,
+) -> None:
+    """Register a certificate a party sent (first registration; use rotate to replace one)."""
+    keys = KeyDirectory(directory or default_keys_dir())
+    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    try:
+        entry = keys.add_certificate(agency, cert)
+    except (ValueError, TrustConfigError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--agency") from None
+    Console().print(f"{agency}: registered certificate {entry.fingerprint[:16]}…")
 
 
 @keys_app.command("list")

@@ -17,6 +17,7 @@ file swapped on disk stops the gateway instead of being trusted silently.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,8 @@ SANDBOX_AGENCIES = (
 DEFAULT_ROTATION_WINDOW = timedelta(days=7)
 DEFAULT_VALIDITY = timedelta(days=730)
 TRUST_FILE = "trust.yaml"
+#: party codes also name directories, so nothing but upper-case words joined by hyphens
+_PARTY_CODE = re.compile(r"[A-Z0-9]+(?:-[A-Z0-9]+)+")
 
 _HEADER = """\
 # Certificates the gateway accepts, per party (written by `gbagw keys init` / `keys rotate`).
@@ -140,8 +143,10 @@ class KeyDirectory:
         accepted_until: datetime | None = None,
     ) -> TrustEntry:
         """Register a certificate a party sent (no private key): e.g. a real agency's."""
+        entries = self.entries()
+        _refuse_registered(entries, certificate)
         entry = self._store(party, certificate, None, accepted_from, accepted_until)
-        self._write([*self.entries(), entry])
+        self._write([*entries, entry])
         return entry
 
     def rotate(
@@ -170,6 +175,7 @@ class KeyDirectory:
             key_type = key_type_of(self._load_key(with_key[-1]).private_key) if with_key else "rsa"
             new = self._issue(party, key_type, now, now + validity, ca_key, ca_cert)
         else:
+            _refuse_registered(entries, certificate)
             new = self._store(party, certificate, None, now, None)
         window_end = now + window
         updated = [
@@ -255,6 +261,8 @@ class KeyDirectory:
         accepted_from: datetime | None,
         accepted_until: datetime | None,
     ) -> TrustEntry:
+        if not _PARTY_CODE.fullmatch(party):
+            raise ValueError(f"{party!r} is not a party code like HK-TD or GD-GBA-GW")
         fingerprint = cert_fingerprint(cert)
         accepted_from = as_utc(accepted_from or cert.not_valid_before_utc)
         label = f"{accepted_from:%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
@@ -296,6 +304,14 @@ class KeyDirectory:
         return SigningKey.load(self.path / entry.key, self.path / entry.certificate)
 
     def _write(self, entries: list[TrustEntry]) -> None:
+        seen: dict[str, str] = {}
+        for entry in entries:
+            if entry.fingerprint in seen:
+                raise TrustConfigError(
+                    f"certificate {entry.fingerprint[:16]}… is already registered for "
+                    f"{seen[entry.fingerprint]}; one certificate belongs to one party"
+                )
+            seen[entry.fingerprint] = entry.party
         parties: dict[str, list[dict[str, Any]]] = {}
         for entry in entries:
             parties.setdefault(entry.party, []).append(entry.to_yaml())
@@ -308,6 +324,15 @@ class KeyDirectory:
         tmp = self.trust_file.with_suffix(".yaml.tmp")
         tmp.write_text(_HEADER + body, encoding="utf-8")
         os.replace(tmp, self.trust_file)
+
+
+def _refuse_registered(entries: list[TrustEntry], certificate: x509.Certificate) -> None:
+    fingerprint = cert_fingerprint(certificate)
+    for entry in entries:
+        if entry.fingerprint == fingerprint:
+            raise TrustConfigError(
+                f"certificate {fingerprint[:16]}… is already registered for {entry.party}"
+            )
 
 
 def _entry_from_yaml(source: Path, party: str, item: Any) -> TrustEntry:

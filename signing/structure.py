@@ -75,24 +75,27 @@ def inspect_signature(root: etree._Element) -> SignatureParts:
         )
     signature = signatures[0]
     in_signature = list(signature)  # elements only: comments and PIs were refused already
-    if not in_signature or in_signature[0].tag != _SIGNED_INFO:
+    signature_tags = tuple(child.tag for child in in_signature)
+    if not signature_tags or signature_tags[0] != _SIGNED_INFO:
         raise SignatureStructureError("ds:Signature must begin with ds:SignedInfo")
     in_signed_info = list(in_signature[0])
-    references = [child for child in in_signed_info if child.tag == _REFERENCE]
-    if len(references) != 1:
-        raise ReferenceMismatch(f"exactly one Reference is required; found {len(references)}")
-    reference = references[0]
+    info_tags = tuple(child.tag for child in in_signed_info)
+    if info_tags.count(_REFERENCE) != 1:
+        found = info_tags.count(_REFERENCE)
+        raise ReferenceMismatch(f"exactly one Reference is required; found {found}")
+    reference = in_signed_info[info_tags.index(_REFERENCE)]
     root_id = _check_location_and_reference(root, signature, reference.get("URI"))
 
-    _require_shape(in_signed_info, _SIGNED_INFO_SHAPE, "SignedInfo")
+    _require_shape(info_tags, _SIGNED_INFO_SHAPE, "SignedInfo")
     require_c14n_method(in_signed_info[0].get("Algorithm"))
     require_signature_method(in_signed_info[1].get("Algorithm"))
     in_reference = list(reference)
-    transforms = in_reference[0] if in_reference and in_reference[0].tag == _TRANSFORMS else ()
+    reference_tags = tuple(child.tag for child in in_reference)
+    transforms = in_reference[0] if reference_tags[:1] == (_TRANSFORMS,) else ()
     require_transforms([t.get("Algorithm") if t.tag == _TRANSFORM else None for t in transforms])
-    _require_shape(in_reference, _REFERENCE_SHAPE, "Reference")
+    _require_shape(reference_tags, _REFERENCE_SHAPE, "Reference")
     require_digest_method(in_reference[1].get("Algorithm"))
-    _require_shape(in_signature, _SIGNATURE_SHAPE, "Signature")
+    _require_shape(signature_tags, _SIGNATURE_SHAPE, "Signature")
     return SignatureParts(signature, root_id, _certificates(in_signature[2]))
 
 
@@ -119,8 +122,8 @@ def _check_location_and_reference(
     return root_id
 
 
-def _require_shape(children: list[etree._Element], shape: tuple[str, ...], name: str) -> None:
-    if tuple(child.tag for child in children) != shape:
+def _require_shape(tags: tuple[object, ...], shape: tuple[str, ...], name: str) -> None:
+    if tags != shape:
         expected = ", ".join(tag.rpartition("}")[2] for tag in shape)
         raise SignatureStructureError(f"ds:{name} must contain exactly {expected}, in order")
 
@@ -128,11 +131,12 @@ def _require_shape(children: list[etree._Element], shape: tuple[str, ...], name:
 def _certificates(key_info: etree._Element) -> tuple[str, ...]:
     certificates = []
     for child in key_info:
-        if child.tag == _RETRIEVAL_METHOD:
+        tag = child.tag
+        if tag == _RETRIEVAL_METHOD:
             raise ExternalReferenceForbidden("KeyInfo/RetrievalMethod is not allowed")
-        if child.tag not in _KEY_INFO_CHILDREN:
-            raise SignatureStructureError(f"unexpected {child.tag} in KeyInfo")
-        if child.tag == _X509_DATA:
+        if tag not in _KEY_INFO_CHILDREN:
+            raise SignatureStructureError(f"unexpected {tag} in KeyInfo")
+        if tag == _X509_DATA:
             certificates.extend(c.text or "" for c in child if c.tag == _X509_CERTIFICATE)
     if not certificates:
         raise SignatureStructureError("KeyInfo/X509Data/X509Certificate is required")

@@ -54,7 +54,7 @@ DEFAULT_LIMITS = Limits()
 def hardened_parser() -> etree.XMLParser:
     """This thread's parser: no entity expansion, no network, no DTD, lxml's own size caps.
 
-    lxml parsers must not be used by two threads at once, hence one per thread.
+    One per thread, so a parser (and its error log) is never shared by two parses at once.
     """
     parser = getattr(_local, "parser", None)
     if parser is None:
@@ -82,13 +82,11 @@ def parse_untrusted(data: bytes, limits: Limits | None = None) -> etree._Element
         raise TypeError("parse_untrusted takes the received bytes, not decoded text")
     if len(data) > limits.max_bytes:
         raise DocumentTooLarge(f"document is {len(data)} bytes; the limit is {limits.max_bytes}")
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        # never hand a DTD to the parser at all (libxml2 would refuse an entity bomb, but as a
-        # syntax error); other encodings are caught by the docinfo check below
-        raise DtdForbidden("a DOCTYPE / DTD or entity declaration is not allowed")
     try:
         root = etree.fromstring(bytes(data), parser=hardened_parser())
     except etree.XMLSyntaxError as exc:
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:  # e.g. libxml2's entity-bomb guard
+            raise DtdForbidden(f"DTD refused by the parser: {exc}") from None
         raise MalformedDocument(f"not well-formed XML: {exc}") from None
     if root is None:
         raise MalformedDocument("empty document")
@@ -112,7 +110,9 @@ def check_tree(
     if found is not None:
         _refuse_node(found)
     prefixed_ids_possible = (
-        source is None or docinfo.encoding.upper() not in _ASCII_COMPATIBLE or b":Id" in source
+        source is None
+        or not _spelled_in_ascii(source, docinfo.encoding)
+        or _may_spell_prefixed_id(source)
     )
     ids: list[str] = []
     for node in _ids_and_depth(limits.max_depth, prefixed_ids_possible)(root):
@@ -138,6 +138,28 @@ def _refuse_node(node: etree._Element) -> None:
         raise ExternalReferenceForbidden("XInclude elements are not allowed")
 
 
+def _spelled_in_ascii(source: bytes, encoding: str) -> bool:
+    """Markup is written in ASCII bytes: starts with ``<`` (after a UTF-8 BOM) and declares an
+    ASCII-compatible encoding (UTF-16 starts otherwise; UTF-7 could encode ``:`` as ``+ADo-``)."""
+    first = source[3:4] if source.startswith(b"\xef\xbb\xbf") else source[:1]
+    return first == b"<" and encoding.upper() in _ASCII_COMPATIBLE
+
+
+def _may_spell_prefixed_id(source: bytes) -> bool:
+    """Whether the bytes contain ``:Id`` followed by optional whitespace and ``=``.
+
+    ``cbce:Identity`` and the like also contain ``:Id``, so each hit is looked at (a few per
+    document); a run of whitespace too long to see past counts as a hit.
+    """
+    at = source.find(b":Id")
+    while at != -1:
+        following = source[at + 3 : at + 67].lstrip()
+        if not following or following.startswith(b"="):
+            return True
+        at = source.find(b":Id", at + 3)
+    return False
+
+
 @lru_cache(maxsize=8)
 def _ids_and_depth(max_depth: int, prefixed_ids: bool) -> etree.XPath:
     """One C-level pass: every ``Id`` value, plus any element below ``max_depth``.
@@ -145,9 +167,8 @@ def _ids_and_depth(max_depth: int, prefixed_ids: bool) -> etree.XPath:
     A ``#<Id>`` reference resolves by the attribute's local name in *any* namespace (signxml
     with ``id_attribute="Id"``), so ``foo:Id`` counts too. Matching by ``local-name()`` costs
     a function call per attribute (about a fifth of this module's time), while a prefixed
-    ``Id`` can only be written as ``…:Id`` in the source (no DTD, so no entity can hide it):
-    when an ASCII-compatible document does not contain the bytes ``:Id``, the plain ``@Id``
-    test is exact.
+    ``Id`` can only be written as ``…:Id=`` in the source (no DTD, so no entity can hide it):
+    when an ASCII-compatible document has no such bytes, the plain ``@Id`` test is exact.
     """
     ids = "//@*[local-name()='Id']" if prefixed_ids else "//@Id"
     return etree.XPath(f"{ids} | {'/*' * (max_depth + 1)}", smart_strings=False)

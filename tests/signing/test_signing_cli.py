@@ -43,6 +43,21 @@ def test_keys_init_list_rotate(tmp_path):
     assert unknown.exit_code != 0
 
 
+def test_keys_add_registers_a_party_certificate_once(kit, small_keydir, tmp_path):
+    keys = small_keydir()
+    pem = kit.cert_pem(kit.key("MO-DSI"), tmp_path)
+    args = ["add", "--agency", "MO-DSI", "--certificate", str(pem), "--dir", str(keys.path)]
+    assert runner.invoke(keys_app, args).exit_code == 0
+    (registration,) = keys.trust_store().certificates_for("MO-DSI")
+    assert registration.fingerprint == kit.key("MO-DSI").fingerprint
+
+    again = runner.invoke(keys_app, args, env={"COLUMNS": "250"})  # would brick trust.yaml
+    assert again.exit_code != 0 and "already registered" in again.output
+    bad = runner.invoke(keys_app, [*args[:1], "--agency", "../x", *args[3:]])
+    assert bad.exit_code != 0
+    assert len(keys.trust_store().certificates_for("MO-DSI")) == 1
+
+
 def test_verify_report_accepted_and_rejected(kit, keydir, tmp_path):
     good = tmp_path / "good.xml"
     good.write_bytes(kit.signed(kit.hk_doc("HK-TD"), kit.key("HK-TD")))

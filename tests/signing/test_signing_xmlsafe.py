@@ -114,3 +114,24 @@ def test_malformed_and_wrong_input():
         parse_untrusted(b"")
     with pytest.raises(TypeError):
         parse_untrusted("<a/>")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # the byte fast path must not be fooled by cbce:Identity-like names next to a real e:Id
+        b'<a Id="x" xmlns:p="urn:p" xmlns:e="urn:e"><p:Identity/><c e:Id="x"/></a>',
+        b'<a Id="x" xmlns:e="urn:e"><c e:Id\n  =  "x"/></a>',
+        '<a Id="x" xmlns:e="urn:e"><c e:Id="x"/></a>'.encode("utf-16"),
+        # UTF-7 spells the colon "+ADo-": libxml2 decodes this attribute name to e:Id
+        b'<?xml version="1.0" encoding="UTF-7"?><a Id="x" xmlns:e="urn:e"><c e+ADo-Id="x"/></a>',
+    ],
+)
+def test_prefixed_duplicate_ids_are_refused(payload):
+    with pytest.raises(DuplicateId):
+        parse_untrusted(payload)
+
+
+def test_identity_elements_do_not_count_as_ids():
+    root = parse_untrusted(b'<a Id="x" xmlns:p="urn:p"><p:Identity Id="y"/><p:Id>x</p:Id></a>')
+    assert root.get("Id") == "x"
