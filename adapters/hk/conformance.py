@@ -9,7 +9,6 @@ what the endpoint answered.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import uuid
@@ -22,8 +21,7 @@ from lxml import etree
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
 from adapters.hk.transport import read_fault
-from gateway.conformance import CheckResult
-from gateway.examples import bundled_examples
+from gateway.conformance import CheckResult, example_for
 from gateway.model import GATEWAY_PARTY
 from gateway.pipeline import Pipeline
 from gateway.ports import DocumentInvalid
@@ -83,29 +81,13 @@ class _Kit:
         self.trust: TrustStore = keys.trust_store()
         self.pipeline = pipeline
         self.http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
-        self.example, self.retarget = self._example(agency)
+        self.example, self.retarget = example_for(pipeline, "HK", agency)
         self.token = secrets.token_hex(4).upper()
         self.serial = 0
         self.first: _Case | None = None
         self.first_receipt: httpx.Response | None = None
 
     # --- documents ----------------------------------------------------------------------
-
-    def _example(self, agency: str) -> tuple[dict, bool]:
-        """The first HK example mapped to ``agency``; else the first HK one, re-addressed."""
-        candidates = []
-        for path in bundled_examples():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("targetRegion") != "HK":
-                continue
-            app = self.pipeline.accept(data)
-            mapping = self.pipeline.mappings.find(app.item_code, app.item_version, "HK")
-            if mapping is not None and mapping.agency == agency:
-                return data, False
-            candidates.append(data)
-        if not candidates:
-            raise RuntimeError("no bundled HK example")
-        return candidates[0], True
 
     def new_case(self) -> _Case:
         """A fresh application (new applicationNo, so a new case ref), rendered and signed."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,8 +21,7 @@ from lxml import etree
 from adapters.macau import soap
 from adapters.macau.format import BINDING, NS, SipFormat
 from adapters.macau.transport import AgencyCallFailed, MacaoClient, connect
-from gateway.conformance import CheckResult
-from gateway.examples import bundled_examples
+from gateway.conformance import CheckResult, example_for
 from gateway.model import GATEWAY_PARTY
 from gateway.pipeline import Pipeline, Rendered
 from signing import KeyDirectory, SigningKey, TrustStore, sign, verify
@@ -63,7 +61,13 @@ def run(
     trust = keys.trust_store()
     with connect(url, trust, agency=agency, timeout=timeout) as client:
         ctx = _Run(
-            url, agency, client, trust, keys.gateway_key(), pipeline, _example(pipeline, agency)
+            url,
+            agency,
+            client,
+            trust,
+            keys.gateway_key(),
+            pipeline,
+            example_for(pipeline, "MO", agency)[0],
         )
         checks: list[tuple[str, _Check]] = [
             ("wsdl.served", lambda: _wsdl_served(ctx)),
@@ -183,18 +187,6 @@ def _unknown_case(ctx: _Run) -> str:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _example(pipeline: Pipeline, agency: str) -> dict[str, Any]:
-    """The bundled MO example whose mapping targets ``agency``, else the first MO one."""
-    examples = [json.loads(p.read_text("utf-8")) for p in bundled_examples()]
-    examples = [e for e in examples if e.get("targetRegion") == "MO"]
-    for data in examples:
-        app = pipeline.accept(data)
-        mapping = pipeline.mappings.find(app.item_code, app.item_version, "MO")
-        if mapping is not None and mapping.agency == agency:
-            return data
-    return examples[0]  # readdressed to ``agency`` in _render
 
 
 def _render(ctx: _Run, *, signed: bool = True) -> Rendered:
