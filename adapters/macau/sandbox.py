@@ -103,6 +103,9 @@ def create_app(config: SandboxConfig, *, agency: SandboxAgency | None = None) ->
             return Response(XSD_PATH.read_bytes(), media_type="text/xml")
         return Response("SIP 1.0: GET ?wsdl, or POST a SOAP 1.1 request\n", status_code=404)
 
+    # The endpoint answers at the root too: people type the base URL they were given.
+    app.add_api_route("/", post, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/", get, methods=["GET"], include_in_schema=False)
     app.add_api_route("/sip", post, methods=["POST"], include_in_schema=False)
     app.add_api_route("/sip/{code}", post, methods=["POST"], include_in_schema=False)
     app.add_api_route("/sip", get, methods=["GET"], include_in_schema=False)
