@@ -7,6 +7,7 @@ to its own format.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import hashlib
 import threading
@@ -18,6 +19,20 @@ from lxml import etree
 from gateway.ports import DocumentInvalid
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+#: CBCE and SIP both write every instant with the +08:00 offset (Hong Kong and Macao time).
+UTC_PLUS_8 = dt.timezone(dt.timedelta(hours=8))
+
+
+def xs_datetime(value: dt.datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS+08:00``; a naive datetime is refused, its instant is unknown."""
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: an offset is required")
+    return value.astimezone(UTC_PLUS_8).replace(microsecond=0).isoformat()
+
+
+def xs_boolean(value: bool) -> str:
+    return "true" if value else "false"
 
 
 class Schema:

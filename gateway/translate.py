@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gateway import text
+from gateway.documents import UTC_PLUS_8, xs_boolean
 from gateway.mapping import FieldMap, Mapping
 from gateway.model import (
     Address,
@@ -35,8 +36,6 @@ from gateway.model import (
     TimeLimit,
 )
 from gateway.workdays import calendar
-
-HKT = dt.timezone(dt.timedelta(hours=8))
 
 
 def case_ref_for(application_no: str, region: str) -> str:
@@ -79,7 +78,7 @@ class Translation:
 
 def _lexical(value: FormValue) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return xs_boolean(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -149,12 +148,12 @@ def translate(
         )
 
     cal = calendar("CN-GD")
-    filed = app.submitted_at.astimezone(HKT).date()
+    filed = app.submitted_at.astimezone(UTC_PLUS_8).date()
     submission = Submission(
         header=SubmissionHeader(
             message_id=message_id,
             case_ref=case_ref_for(app.application_no, region),
-            sent_at=sent_at.astimezone(HKT),
+            sent_at=sent_at.astimezone(UTC_PLUS_8),
             recipient=mapping.agency,
         ),
         service=SubmissionService(

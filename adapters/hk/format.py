@@ -13,7 +13,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.documents import Schema, content_fingerprint
+from gateway.documents import (
+    UTC_PLUS_8,
+    Schema,
+    content_fingerprint,
+    xs_boolean,
+    xs_datetime,
+)
 from gateway.model import (
     AddressOut,
     DocumentRef,
@@ -35,7 +41,6 @@ from gateway.ports import HeaderSpec
 NS = "urn:hk-gov:cbce:1.0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SCHEMA_VERSION = "1.0"
-HKT = dt.timezone(dt.timedelta(hours=8))
 STATUS_CODES = frozenset(
     {
         "RECEIVED",
@@ -76,21 +81,10 @@ _SCHEMA = Schema(Path(str(resources.files(__package__).joinpath("schema/cbce-1.0
 # --- lexical forms ----------------------------------------------------------------------------
 
 
-def _datetime(value: dt.datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS+08:00``; a naive datetime is refused, its instant is unknown."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value!r}: CBCE needs an instant")
-    return value.astimezone(HKT).replace(microsecond=0).isoformat()
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 def _parse_datetime(text: str) -> dt.datetime:
     """An xs:dateTime; one without offset is read as Hong Kong time, where agencies sit."""
     value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=HKT)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC_PLUS_8)
 
 
 def _parse_date(text: str) -> dt.date:
@@ -196,15 +190,15 @@ class CbceFormat:
             _sub(deficiencies, "Pending", Type=d.type, DueDate=d.due_date.isoformat())
         if s.commitment is not None:
             c = s.commitment
-            _sub(root, "Commitment", c.text, Accepted=_bool(c.accepted), At=_datetime(c.at))
+            _sub(root, "Commitment", c.text, Accepted=xs_boolean(c.accepted), At=xs_datetime(c.at))
         consents = _sub(root, "Consents")
         for c in s.consents:
             _sub(
                 consents,
                 "Consent",
                 Purpose=c.purpose,
-                Biometric=_bool(c.biometric),
-                GivenAt=_datetime(c.at),
+                Biometric=xs_boolean(c.biometric),
+                GivenAt=xs_datetime(c.at),
             )
         t = s.time_limit
         _sub(
@@ -234,7 +228,7 @@ class CbceFormat:
         root = _root("Receipt", f"rc-{r.header.message_id}")
         self._header(root, r.header)
         _sub(root, "AgencyCaseRef", r.agency_case_ref)
-        _sub(root, "ReceivedAt", _datetime(r.received_at))
+        _sub(root, "ReceivedAt", xs_datetime(r.received_at))
         return root
 
     def render_status_notice(self, report: StatusReport) -> etree._Element:
@@ -247,7 +241,7 @@ class CbceFormat:
         _sub(root, "AgencyCaseRef", report.agency_case_ref)
         _sub(root, "Seq", str(e.seq))
         _sub(root, "Status", e.agency_status)
-        _sub(root, "ChangedAt", _datetime(e.changed_at))
+        _sub(root, "ChangedAt", xs_datetime(e.changed_at))
         if e.remarks is not None:
             _sub(root, "Remarks", e.remarks)
         required = _sub(root, "RequiredDocuments")
@@ -340,7 +334,7 @@ class CbceFormat:
         header = _sub(root, "Header")
         _sub(header, "MessageId", h.message_id)
         _sub(header, "GatewayCaseRef", h.case_ref)
-        _sub(header, "SentAt", _datetime(h.sent_at))
+        _sub(header, "SentAt", xs_datetime(h.sent_at))
         _sub(header, "Sender", h.sender)
         _sub(header, "Recipient", h.recipient)
 

@@ -24,13 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
 from adapters.sandbox import (
-    HKT,
     Decision,
     SandboxAgency,
     SandboxConfig,
     SandboxEvent,
     UnknownCase,
 )
+from gateway.documents import UTC_PLUS_8
 from gateway.model import GATEWAY_PARTY, MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
 from signing import SignatureRejected, parse_untrusted, sign, verify
@@ -92,7 +92,7 @@ class HkSandbox:
             cached = self._notices.get(event.message_id)
             if cached is None:
                 report = StatusReport(
-                    header=event.header(self.agency.now().astimezone(HKT)),
+                    header=event.header(self.agency.now().astimezone(UTC_PLUS_8)),
                     agency_case_ref=event.agency_case_ref,
                     events=[event.to_status_event(event.status.value)],  # CBCE codes = canonical
                 )

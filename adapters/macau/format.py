@@ -14,7 +14,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.documents import Schema, content_fingerprint
+from gateway.documents import (
+    Schema,
+    content_fingerprint,
+    xs_boolean,
+    xs_datetime,
+)
 from gateway.model import (
     AddressOut,
     DocumentRef,
@@ -42,7 +47,6 @@ WSDL_PATH = SCHEMA_DIR / "sip-1.0.wsdl"
 #: the binding the transport addresses per agency: ``client.create_service(BINDING, url)``
 BINDING = f"{{{NS}}}SIPBinding"
 SCHEMA_VERSION = "1.0"
-MACAO_TZ = dt.timezone(dt.timedelta(hours=8))
 
 STATUS_CODES = frozenset(
     {
@@ -91,17 +95,6 @@ def _path(*names: str) -> str:
 # --- lexical forms ------------------------------------------------------------------------------
 
 
-def _datetime(value: dt.datetime) -> str:
-    """Macao wall time with an explicit ``+08:00``; a naive time has no knowable offset."""
-    if value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()}: an offset is required")
-    return value.astimezone(MACAO_TZ).replace(microsecond=0).isoformat()
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     el = etree.SubElement(parent, _q(name))
     if text is not None:
@@ -145,7 +138,7 @@ def _render_header(root: etree._Element, h: SubmissionHeader | MessageHeader) ->
     cab = _add(root, "Cabecalho")
     _add(cab, "IdMensagem", h.message_id)
     _add(cab, "ReferenciaGateway", h.case_ref)
-    _add(cab, "DataHoraEnvio", _datetime(h.sent_at))
+    _add(cab, "DataHoraEnvio", xs_datetime(h.sent_at))
     _add(cab, "Remetente", h.sender)
     _add(cab, "Destinatario", h.recipient)
 
@@ -270,15 +263,15 @@ class SipFormat:
 
         if s.commitment is not None:
             com = _add(root, "Compromisso")
-            _add(com, "Aceite", _bool(s.commitment.accepted))
-            _add(com, "DataHora", _datetime(s.commitment.at))
+            _add(com, "Aceite", xs_boolean(s.commitment.accepted))
+            _add(com, "DataHora", xs_datetime(s.commitment.at))
             _add(com, "Texto", s.commitment.text)
         cons = _add(root, "Consentimentos")
         for c in s.consents:
             el = _add(cons, "Consentimento")
             _add(el, "Finalidade", c.purpose)
-            _add(el, "Biometrico", _bool(c.biometric))
-            _add(el, "DataHora", _datetime(c.at))
+            _add(el, "Biometrico", xs_boolean(c.biometric))
+            _add(el, "DataHora", xs_datetime(c.at))
 
         prazo = _add(root, "Prazo")
         _add(prazo, "DiasUteisCompromisso", str(s.time_limit.committed_days))
@@ -314,7 +307,7 @@ class SipFormat:
         root = _root("ReciboProcesso", receipt.header.message_id, "rp-")
         _render_header(root, receipt.header)
         _add(root, "NumeroProcesso", receipt.agency_case_ref)
-        _add(root, "DataHoraRececao", _datetime(receipt.received_at))
+        _add(root, "DataHoraRececao", xs_datetime(receipt.received_at))
         return root
 
     def render_status(self, report: StatusReport) -> etree._Element:
@@ -327,7 +320,7 @@ class SipFormat:
             ev = _add(eventos, "Evento")
             _add(ev, "Sequencia", str(e.seq))
             _add(ev, "Estado", e.agency_status)
-            _add(ev, "DataHora", _datetime(e.changed_at))
+            _add(ev, "DataHora", xs_datetime(e.changed_at))
             if e.remarks is not None:
                 _add(ev, "Observacoes", e.remarks)
             _render_pending(_add(ev, "DocumentosExigidos"), e.required_documents)

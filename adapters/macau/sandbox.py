@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime as dt
 import functools
 import logging
 import uuid
@@ -29,6 +28,7 @@ from adapters.macau import soap
 from adapters.macau.format import NS, WSDL_PATH, XSD_PATH, SipFormat
 from adapters.macau.soap import SoapFault, client_fault
 from adapters.sandbox import Decision, SandboxAgency, SandboxConfig, UnknownCase
+from gateway.documents import UTC_PLUS_8
 from gateway.model import GATEWAY_PARTY, CaseStatus, MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
 from signing import SignatureRejected, Verified, WrongSender, sign, verify
@@ -36,7 +36,6 @@ from signing import SignatureRejected, Verified, WrongSender, sign, verify
 log = logging.getLogger(__name__)
 
 FORMAT = SipFormat()
-MACAO_TZ = dt.timezone(dt.timedelta(hours=8))
 #: canonical status → SIP Estado (the reverse of every MO mapping's ``statuses``)
 ESTADOS: dict[CaseStatus, str] = {
     CaseStatus.RECEIVED: "RECEBIDO",
@@ -192,7 +191,7 @@ class SipService:
         if self.agency.config.faults.duplicate_notices:
             since = None  # SIP's "duplicate notices": every event again, whatever was asked
         events = self.agency.events(case_ref, since)
-        now = self.agency.now().astimezone(MACAO_TZ)
+        now = self.agency.now().astimezone(UTC_PLUS_8)
         report = StatusReport(
             header=MessageHeader(
                 message_id=str(uuid.uuid4()),

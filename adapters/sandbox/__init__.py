@@ -6,7 +6,6 @@ conflict; which status events are due; is the sandbox "unavailable"; which key t
 """
 
 from adapters.sandbox.agency import (
-    HKT,
     REQUIRED_DOCUMENT_TYPE,
     CaseInfo,
     Decision,
@@ -21,7 +20,6 @@ from adapters.sandbox.script import SCRIPTS, Step
 from adapters.sandbox.store import SandboxStore
 
 __all__ = [
-    "HKT",
     "REQUIRED_DOCUMENT_TYPE",
     "SCRIPTS",
     "CaseInfo",

@@ -31,6 +31,7 @@ from adapters.sandbox.store import (
     SupplementRow,
     open_database,
 )
+from gateway.documents import UTC_PLUS_8
 from gateway.model import (
     GATEWAY_PARTY,
     CaseStatus,
@@ -43,7 +44,6 @@ from gateway.model import (
 from signing import KeyDirectory, SigningKey, TrustStore
 from signing.devca import create_ca, generate_key, issue_certificate
 
-HKT = dt.timezone(dt.timedelta(hours=8))
 #: document type an INFO_REQUIRED event asks for (the sandbox knows no mapping)
 REQUIRED_DOCUMENT_TYPE = "SUPPLEMENTARY-DOCUMENT"
 #: days the applicant is given to answer an INFO_REQUIRED request
@@ -355,12 +355,12 @@ class SandboxAgency:
             header=MessageHeader(
                 message_id=str(uuid.uuid4()),
                 case_ref=header.case_ref,
-                sent_at=now.astimezone(HKT),
+                sent_at=now.astimezone(UTC_PLUS_8),
                 sender=header.recipient,
                 recipient=GATEWAY_PARTY,
             ),
             agency_case_ref=agency_ref,
-            received_at=now.astimezone(HKT),
+            received_at=now.astimezone(UTC_PLUS_8),
         )
 
     # --- cases and events -----------------------------------------------------------------
@@ -456,7 +456,7 @@ class SandboxAgency:
 
 def _agency_case_ref(agency: str, now: dt.datetime) -> str:
     """``HK-TD-2025-3F9A1C07B2``: the agency's own file number, unique per filing."""
-    return f"{agency}-{now.astimezone(HKT):%Y}-{uuid.uuid4().hex[:10].upper()}"
+    return f"{agency}-{now.astimezone(UTC_PLUS_8):%Y}-{uuid.uuid4().hex[:10].upper()}"
 
 
 def _case_info(row: CaseRow) -> CaseInfo:
@@ -475,7 +475,7 @@ def _case_info(row: CaseRow) -> CaseInfo:
 
 def _event(case: CaseRow, row: EventRow) -> SandboxEvent:
     status = CaseStatus(row.status)
-    changed = row.changed_at.astimezone(HKT)
+    changed = row.changed_at.astimezone(UTC_PLUS_8)
     required: tuple[PendingDocument, ...] = ()
     if status is CaseStatus.INFO_REQUIRED:
         due = changed.date() + dt.timedelta(days=SUPPLEMENT_DAYS)
