@@ -15,6 +15,7 @@ from lxml import etree
 
 from gateway.documents import (
     UTC_PLUS_8,
+    DocumentWriter,
     Schema,
     content_fingerprint,
     xs_boolean,
@@ -57,8 +58,6 @@ FAULT_CODES = frozenset(
     {"SCHEMA", "SIGNATURE", "UNKNOWN_CASE", "DUPLICATE_CONFLICT", "UNAUTHORISED", "INTERNAL"}
 )
 
-_NSMAP = {"cbce": NS}
-
 #: canonical IdType -> CBCE Identity Type (a residence permit PRC_ID is still PRCID)
 _ID_TYPES = {
     "PRC_ID": "PRCID",
@@ -99,19 +98,8 @@ def _parse_date(text: str) -> dt.date:
 # --- small tree helpers -----------------------------------------------------------------------
 
 
-def _sub(
-    parent: etree._Element, name: str, text: str | None = None, **attrs: str | None
-) -> etree._Element:
-    """A ``cbce:`` child; attributes whose value is None are left out (optional ones)."""
-    el = etree.SubElement(parent, _q(name), {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _root(name: str, signed_id: str | None) -> etree._Element:
-    attrs = {"Id": signed_id} if signed_id is not None else {}
-    return etree.Element(_q(name), {**attrs, "SchemaVersion": SCHEMA_VERSION}, nsmap=_NSMAP)
+def _writer(name: str, signed_id: str | None) -> DocumentWriter:
+    return DocumentWriter(NS, "cbce", name, Id=signed_id, SchemaVersion=SCHEMA_VERSION)
 
 
 def _leaf_text(el: etree._Element) -> str | None:
@@ -158,107 +146,107 @@ class CbceFormat:
     def render_submission(self, submission: Submission) -> etree._Element:
         """A CaseSubmission, unsigned, ``Id="cs-<MessageId>"`` for the signature to reference."""
         s = submission
-        root = _root("CaseSubmission", f"cs-{s.header.message_id}")
-        self._header(root, s.header)
-        service = _sub(root, "Service")
-        _sub(service, "ServiceCode", s.service.service_code)
-        _sub(service, "SourceItemCode", s.service.source_item_code)
-        _sub(service, "ServiceNameZh", s.service.name_zh)
-        _sub(service, "ServiceNameEn", s.service.name_foreign)
+        w = _writer("CaseSubmission", f"cs-{s.header.message_id}")
+        self._header(w, s.header)
+        with w.element("Service"):
+            w.leaf("ServiceCode", s.service.service_code)
+            w.leaf("SourceItemCode", s.service.source_item_code)
+            w.leaf("ServiceNameZh", s.service.name_zh)
+            w.leaf("ServiceNameEn", s.service.name_foreign)
 
         a = s.applicant
-        applicant = _sub(root, "Applicant")
-        self._person(applicant, a)
-        _sub(applicant, "DateOfBirth", a.birth_date.isoformat())
-        _sub(applicant, "Phone", a.phone)
-        if a.email is not None:
-            _sub(applicant, "Email", a.email)
-        if a.address is not None:
-            self._address(applicant, a.address)
+        with w.element("Applicant"):
+            self._person(w, a)
+            w.leaf("DateOfBirth", a.birth_date.isoformat())
+            w.leaf("Phone", a.phone)
+            if a.email is not None:
+                w.leaf("Email", a.email)
+            if a.address is not None:
+                self._address(w, a.address)
 
         if s.agent is not None:
-            agent = _sub(root, "Agent")
-            self._person(agent, s.agent)
-            _sub(agent, "AuthorisationRef", s.agent.authorisation_doc_id)
+            with w.element("Agent"):
+                self._person(w, s.agent)
+                w.leaf("AuthorisationRef", s.agent.authorisation_doc_id)
 
-        particulars = _sub(root, "Particulars")
-        for p in s.particulars:
-            _sub(particulars, "Field", p.value, Name=p.name, Currency=p.currency)
-        self._documents(root, s.documents)
-        deficiencies = _sub(root, "Deficiencies")
-        for d in s.deficiencies:
-            _sub(deficiencies, "Pending", Type=d.type, DueDate=d.due_date.isoformat())
+        with w.element("Particulars"):
+            for p in s.particulars:
+                w.leaf("Field", p.value, Name=p.name, Currency=p.currency)
+        self._documents(w, s.documents)
+        with w.element("Deficiencies"):
+            for d in s.deficiencies:
+                w.leaf("Pending", Type=d.type, DueDate=d.due_date.isoformat())
         if s.commitment is not None:
             c = s.commitment
-            _sub(root, "Commitment", c.text, Accepted=xs_boolean(c.accepted), At=xs_datetime(c.at))
-        consents = _sub(root, "Consents")
-        for c in s.consents:
-            _sub(
-                consents,
-                "Consent",
-                Purpose=c.purpose,
-                Biometric=xs_boolean(c.biometric),
-                GivenAt=xs_datetime(c.at),
-            )
+            w.leaf("Commitment", c.text, Accepted=xs_boolean(c.accepted), At=xs_datetime(c.at))
+        with w.element("Consents"):
+            for c in s.consents:
+                w.leaf(
+                    "Consent",
+                    Purpose=c.purpose,
+                    Biometric=xs_boolean(c.biometric),
+                    GivenAt=xs_datetime(c.at),
+                )
         t = s.time_limit
-        _sub(
-            root,
+        w.leaf(
             "TimeLimit",
             CommittedWorkingDays=str(t.committed_days),
             StatutoryWorkingDays=None if t.statutory_days is None else str(t.statutory_days),
             DueDate=t.due_date.isoformat(),
         )
-        delivery = _sub(root, "Delivery", Channel=s.delivery.channel)
-        if s.delivery.address is not None:
-            self._address(delivery, s.delivery.address)
-        return root
+        if s.delivery.address is None:
+            w.leaf("Delivery", Channel=s.delivery.channel)
+        else:
+            with w.element("Delivery", Channel=s.delivery.channel):
+                self._address(w, s.delivery.address)
+        return w.finish()
 
     def render_supplement(self, s: SupplementOut) -> etree._Element:
         """A Supplement (補正 answer), unsigned, ``Id="sp-<MessageId>"``."""
-        root = _root("Supplement", f"sp-{s.header.message_id}")
-        self._header(root, s.header)
-        _sub(root, "AgencyCaseRef", s.agency_case_ref)
-        self._documents(root, s.documents)
-        return root
+        w = _writer("Supplement", f"sp-{s.header.message_id}")
+        self._header(w, s.header)
+        w.leaf("AgencyCaseRef", s.agency_case_ref)
+        self._documents(w, s.documents)
+        return w.finish()
 
     # --- agency -> gateway (what a sandbox agency sends) ---------------------------------------
 
     def render_receipt(self, r: Receipt) -> etree._Element:
         """A Receipt, unsigned, ``Id="rc-<MessageId>"``."""
-        root = _root("Receipt", f"rc-{r.header.message_id}")
-        self._header(root, r.header)
-        _sub(root, "AgencyCaseRef", r.agency_case_ref)
-        _sub(root, "ReceivedAt", xs_datetime(r.received_at))
-        return root
+        w = _writer("Receipt", f"rc-{r.header.message_id}")
+        self._header(w, r.header)
+        w.leaf("AgencyCaseRef", r.agency_case_ref)
+        w.leaf("ReceivedAt", xs_datetime(r.received_at))
+        return w.finish()
 
     def render_status_notice(self, report: StatusReport) -> etree._Element:
         """A StatusNotice, unsigned, ``Id="sn-<MessageId>"``: CBCE sends one change per notice."""
         if len(report.events) != 1:
             raise ValueError(f"a StatusNotice carries exactly one event, got {len(report.events)}")
         e = report.events[0]
-        root = _root("StatusNotice", f"sn-{report.header.message_id}")
-        self._header(root, report.header)
-        _sub(root, "AgencyCaseRef", report.agency_case_ref)
-        _sub(root, "Seq", str(e.seq))
-        _sub(root, "Status", e.agency_status)
-        _sub(root, "ChangedAt", xs_datetime(e.changed_at))
+        w = _writer("StatusNotice", f"sn-{report.header.message_id}")
+        self._header(w, report.header)
+        w.leaf("AgencyCaseRef", report.agency_case_ref)
+        w.leaf("Seq", str(e.seq))
+        w.leaf("Status", e.agency_status)
+        w.leaf("ChangedAt", xs_datetime(e.changed_at))
         if e.remarks is not None:
-            _sub(root, "Remarks", e.remarks)
-        required = _sub(root, "RequiredDocuments")
-        for d in e.required_documents:
-            _sub(required, "Document", Type=d.type, DueDate=d.due_date.isoformat())
+            w.leaf("Remarks", e.remarks)
+        with w.element("RequiredDocuments"):
+            for d in e.required_documents:
+                w.leaf("Document", Type=d.type, DueDate=d.due_date.isoformat())
         if e.result is not None:
-            _sub(root, "Result", DocId=e.result.doc_id, Uri=e.result.uri, Sha256=e.result.sha256)
-        return root
+            w.leaf("Result", DocId=e.result.doc_id, Uri=e.result.uri, Sha256=e.result.sha256)
+        return w.finish()
 
     def render_fault(self, code: str, message: str, detail: str | None = None) -> etree._Element:
         """A Fault: unsigned, so no ``Id``."""
-        root = _root("Fault", None)
-        _sub(root, "Code", code)
-        _sub(root, "Message", message)
+        w = _writer("Fault", None)
+        w.leaf("Code", code)
+        w.leaf("Message", message)
         if detail is not None:
-            _sub(root, "Detail", detail)
-        return root
+            w.leaf("Detail", detail)
+        return w.finish()
 
     # --- parsers (input already signature-verified and schema-valid) -------------------------
 
@@ -330,45 +318,44 @@ class CbceFormat:
     # --- shared pieces ------------------------------------------------------------------------
 
     @staticmethod
-    def _header(root: etree._Element, h: SubmissionHeader | MessageHeader) -> None:
-        header = _sub(root, "Header")
-        _sub(header, "MessageId", h.message_id)
-        _sub(header, "GatewayCaseRef", h.case_ref)
-        _sub(header, "SentAt", xs_datetime(h.sent_at))
-        _sub(header, "Sender", h.sender)
-        _sub(header, "Recipient", h.recipient)
+    def _header(w: DocumentWriter, h: SubmissionHeader | MessageHeader) -> None:
+        with w.element("Header"):
+            w.leaf("MessageId", h.message_id)
+            w.leaf("GatewayCaseRef", h.case_ref)
+            w.leaf("SentAt", xs_datetime(h.sent_at))
+            w.leaf("Sender", h.sender)
+            w.leaf("Recipient", h.recipient)
 
     @staticmethod
-    def _person(parent: etree._Element, p: PersonOut) -> None:
+    def _person(w: DocumentWriter, p: PersonOut) -> None:
         if p.name_zh is not None:
-            _sub(parent, "NameZh", p.name_zh)
-        name = _sub(parent, "NameEn")
-        _sub(name, "Surname", p.surname)
-        _sub(name, "GivenName", p.given)
+            w.leaf("NameZh", p.name_zh)
+        with w.element("NameEn"):
+            w.leaf("Surname", p.surname)
+            w.leaf("GivenName", p.given)
         kind, place = _identity(p.identity)
-        _sub(parent, "Identity", p.identity.number, Type=kind, IssuingPlace=place)
+        w.leaf("Identity", p.identity.number, Type=kind, IssuingPlace=place)
 
     @staticmethod
-    def _address(parent: etree._Element, a: AddressOut) -> None:
-        address = _sub(parent, "Address")
-        for line in a.lines:
-            _sub(address, "Line", line)
-        _sub(address, "Region", a.region)
+    def _address(w: DocumentWriter, a: AddressOut) -> None:
+        with w.element("Address"):
+            for line in a.lines:
+                w.leaf("Line", line)
+            w.leaf("Region", a.region)
 
     @staticmethod
-    def _documents(root: etree._Element, documents: list[DocumentRef]) -> None:
-        wrapper = _sub(root, "Documents")
-        for d in documents:
-            _sub(
-                wrapper,
-                "Document",
-                DocId=d.doc_id,
-                Type=d.type,
-                MediaType=d.media_type,
-                Size=str(d.size),
-                Sha256=d.sha256,
-                Uri=d.uri,
-            )
+    def _documents(w: DocumentWriter, documents: list[DocumentRef]) -> None:
+        with w.element("Documents"):
+            for d in documents:
+                w.leaf(
+                    "Document",
+                    DocId=d.doc_id,
+                    Type=d.type,
+                    MediaType=d.media_type,
+                    Size=str(d.size),
+                    Sha256=d.sha256,
+                    Uri=d.uri,
+                )
 
 
 def _identity(identity: Identity) -> tuple[str, str]:

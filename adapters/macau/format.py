@@ -15,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from gateway.documents import (
+    DocumentWriter,
     Schema,
     content_fingerprint,
     xs_boolean,
@@ -92,22 +93,12 @@ def _path(*names: str) -> str:
     return "/".join(_q(n) for n in names)
 
 
-# --- lexical forms ------------------------------------------------------------------------------
+# --- writing ------------------------------------------------------------------------------------
 
 
-def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, _q(name))
-    if text is not None:
-        el.text = text
-    return el
-
-
-def _root(name: str, message_id: str | None = None, id_prefix: str = "") -> etree._Element:
-    root = etree.Element(_q(name), nsmap={"sip": NS})
-    root.set("VersaoEsquema", SCHEMA_VERSION)
-    if message_id is not None:
-        root.set("Id", id_prefix + message_id)
-    return root
+def _writer(name: str, message_id: str | None = None, id_prefix: str = "") -> DocumentWriter:
+    signed_id = None if message_id is None else id_prefix + message_id
+    return DocumentWriter(NS, "sip", name, VersaoEsquema=SCHEMA_VERSION, Id=signed_id)
 
 
 # --- reading an already-verified tree -----------------------------------------------------------
@@ -134,55 +125,57 @@ def _expect(root: etree._Element, name: str) -> None:
 # --- shared pieces ---------------------------------------------------------------------------
 
 
-def _render_header(root: etree._Element, h: SubmissionHeader | MessageHeader) -> None:
-    cab = _add(root, "Cabecalho")
-    _add(cab, "IdMensagem", h.message_id)
-    _add(cab, "ReferenciaGateway", h.case_ref)
-    _add(cab, "DataHoraEnvio", xs_datetime(h.sent_at))
-    _add(cab, "Remetente", h.sender)
-    _add(cab, "Destinatario", h.recipient)
+def _render_header(w: DocumentWriter, h: SubmissionHeader | MessageHeader) -> None:
+    with w.element("Cabecalho"):
+        w.leaf("IdMensagem", h.message_id)
+        w.leaf("ReferenciaGateway", h.case_ref)
+        w.leaf("DataHoraEnvio", xs_datetime(h.sent_at))
+        w.leaf("Remetente", h.sender)
+        w.leaf("Destinatario", h.recipient)
 
 
-def _render_person(parent: etree._Element, p: PersonOut) -> None:
+def _render_person(w: DocumentWriter, p: PersonOut) -> None:
     if p.name_zh is not None:
-        _add(parent, "NomeChines", p.name_zh)
-    nome = _add(parent, "NomePortugues")
-    _add(nome, "Apelido", p.surname)
-    _add(nome, "Nome", p.given)
-    _render_identity(parent, p.identity)
+        w.leaf("NomeChines", p.name_zh)
+    with w.element("NomePortugues"):
+        w.leaf("Apelido", p.surname)
+        w.leaf("Nome", p.given)
+    _render_identity(w, p.identity)
 
 
-def _render_identity(parent: etree._Element, ident: Identity) -> None:
+def _render_identity(w: DocumentWriter, ident: Identity) -> None:
     tipo = _ID_TYPES[ident.type]
-    doc = _add(parent, "Documento")
-    _add(doc, "Tipo", tipo)
-    _add(doc, "Numero", ident.number)
-    _add(doc, "LocalEmissao", _ISSUING_PLACES.get(tipo, ident.issuing_country))
+    with w.element("Documento"):
+        w.leaf("Tipo", tipo)
+        w.leaf("Numero", ident.number)
+        w.leaf("LocalEmissao", _ISSUING_PLACES.get(tipo, ident.issuing_country))
 
 
-def _render_address(parent: etree._Element, address: AddressOut) -> None:
-    morada = _add(parent, "Morada")
-    for line in address.lines:
-        _add(morada, "Linha", line)
-    _add(morada, "Regiao", _REGIONS[address.region])
+def _render_address(w: DocumentWriter, address: AddressOut) -> None:
+    with w.element("Morada"):
+        for line in address.lines:
+            w.leaf("Linha", line)
+        w.leaf("Regiao", _REGIONS[address.region])
 
 
-def _render_documents(parent: etree._Element, docs: list[DocumentRef]) -> None:
-    for d in docs:
-        el = _add(parent, "Documento")
-        _add(el, "IdDocumento", d.doc_id)
-        _add(el, "Tipo", d.type)
-        _add(el, "TipoMedia", d.media_type)
-        _add(el, "Tamanho", str(d.size))
-        _add(el, "Sha256", d.sha256)
-        _add(el, "Uri", d.uri)
+def _render_documents(w: DocumentWriter, docs: list[DocumentRef]) -> None:
+    with w.element("Documentos"):
+        for d in docs:
+            with w.element("Documento"):
+                w.leaf("IdDocumento", d.doc_id)
+                w.leaf("Tipo", d.type)
+                w.leaf("TipoMedia", d.media_type)
+                w.leaf("Tamanho", str(d.size))
+                w.leaf("Sha256", d.sha256)
+                w.leaf("Uri", d.uri)
 
 
-def _render_pending(parent: etree._Element, pending: list[PendingDocument]) -> None:
-    for p in pending:
-        el = _add(parent, "Documento")
-        _add(el, "Tipo", p.type)
-        _add(el, "DataLimite", p.due_date.isoformat())
+def _render_pending(w: DocumentWriter, name: str, pending: list[PendingDocument]) -> None:
+    with w.element(name):
+        for p in pending:
+            with w.element("Documento"):
+                w.leaf("Tipo", p.type)
+                w.leaf("DataLimite", p.due_date.isoformat())
 
 
 def _parse_event(ev: etree._Element) -> StatusEvent:
@@ -229,114 +222,111 @@ class SipFormat:
     def render_submission(self, submission: Submission) -> etree._Element:
         """``PedidoProcesso`` in normative order, with ``Id="pp-<message id>"``."""
         s = submission
-        root = _root("PedidoProcesso", s.header.message_id, "pp-")
-        _render_header(root, s.header)
-        svc = _add(root, "Servico")
-        _add(svc, "CodigoServico", s.service.service_code)
-        _add(svc, "CodigoItemOrigem", s.service.source_item_code)
-        _add(svc, "DesignacaoChines", s.service.name_zh)
-        _add(svc, "DesignacaoPortugues", s.service.name_foreign)
+        w = _writer("PedidoProcesso", s.header.message_id, "pp-")
+        _render_header(w, s.header)
+        with w.element("Servico"):
+            w.leaf("CodigoServico", s.service.service_code)
+            w.leaf("CodigoItemOrigem", s.service.source_item_code)
+            w.leaf("DesignacaoChines", s.service.name_zh)
+            w.leaf("DesignacaoPortugues", s.service.name_foreign)
 
         a = s.applicant
-        req = _add(root, "Requerente")
-        _render_person(req, a)
-        _add(req, "DataNascimento", a.birth_date.isoformat())
-        _add(req, "Telefone", a.phone)
-        if a.email is not None:
-            _add(req, "Email", a.email)
-        if a.address is not None:
-            _render_address(req, a.address)
+        with w.element("Requerente"):
+            _render_person(w, a)
+            w.leaf("DataNascimento", a.birth_date.isoformat())
+            w.leaf("Telefone", a.phone)
+            if a.email is not None:
+                w.leaf("Email", a.email)
+            if a.address is not None:
+                _render_address(w, a.address)
 
         if s.agent is not None:
-            proc = _add(root, "Procurador")
-            _render_person(proc, s.agent)
-            _add(proc, "ReferenciaProcuracao", s.agent.authorisation_doc_id)
+            with w.element("Procurador"):
+                _render_person(w, s.agent)
+                w.leaf("ReferenciaProcuracao", s.agent.authorisation_doc_id)
 
-        dados = _add(root, "Dados")
-        for p in s.particulars:
-            campo = _add(dados, "Campo", p.value)
-            campo.set("Nome", p.name)
-            if p.currency is not None:
-                campo.set("Moeda", p.currency)
-        _render_documents(_add(root, "Documentos"), s.documents)
-        _render_pending(_add(root, "DocumentosEmFalta"), s.deficiencies)
+        with w.element("Dados"):
+            for p in s.particulars:
+                w.leaf("Campo", p.value, Nome=p.name, Moeda=p.currency)
+        _render_documents(w, s.documents)
+        _render_pending(w, "DocumentosEmFalta", s.deficiencies)
 
         if s.commitment is not None:
-            com = _add(root, "Compromisso")
-            _add(com, "Aceite", xs_boolean(s.commitment.accepted))
-            _add(com, "DataHora", xs_datetime(s.commitment.at))
-            _add(com, "Texto", s.commitment.text)
-        cons = _add(root, "Consentimentos")
-        for c in s.consents:
-            el = _add(cons, "Consentimento")
-            _add(el, "Finalidade", c.purpose)
-            _add(el, "Biometrico", xs_boolean(c.biometric))
-            _add(el, "DataHora", xs_datetime(c.at))
+            with w.element("Compromisso"):
+                w.leaf("Aceite", xs_boolean(s.commitment.accepted))
+                w.leaf("DataHora", xs_datetime(s.commitment.at))
+                w.leaf("Texto", s.commitment.text)
+        with w.element("Consentimentos"):
+            for c in s.consents:
+                with w.element("Consentimento"):
+                    w.leaf("Finalidade", c.purpose)
+                    w.leaf("Biometrico", xs_boolean(c.biometric))
+                    w.leaf("DataHora", xs_datetime(c.at))
 
-        prazo = _add(root, "Prazo")
-        _add(prazo, "DiasUteisCompromisso", str(s.time_limit.committed_days))
-        if s.time_limit.statutory_days is not None:
-            _add(prazo, "DiasUteisLegais", str(s.time_limit.statutory_days))
-        _add(prazo, "DataLimite", s.time_limit.due_date.isoformat())
+        with w.element("Prazo"):
+            w.leaf("DiasUteisCompromisso", str(s.time_limit.committed_days))
+            if s.time_limit.statutory_days is not None:
+                w.leaf("DiasUteisLegais", str(s.time_limit.statutory_days))
+            w.leaf("DataLimite", s.time_limit.due_date.isoformat())
 
-        entrega = _add(root, "Entrega")
-        _add(entrega, "Canal", _CHANNELS[s.delivery.channel])
-        if s.delivery.address is not None:
-            _render_address(entrega, s.delivery.address)
-        return root
+        with w.element("Entrega"):
+            w.leaf("Canal", _CHANNELS[s.delivery.channel])
+            if s.delivery.address is not None:
+                _render_address(w, s.delivery.address)
+        return w.finish()
 
     def render_supplement(self, supplement: SupplementOut) -> etree._Element:
         """``EntregaDocumentos`` (補正 answer), ``Id="ed-<message id>"``."""
-        root = _root("EntregaDocumentos", supplement.header.message_id, "ed-")
-        _render_header(root, supplement.header)
-        _add(root, "NumeroProcesso", supplement.agency_case_ref)
-        _render_documents(_add(root, "Documentos"), supplement.documents)
-        return root
+        w = _writer("EntregaDocumentos", supplement.header.message_id, "ed-")
+        _render_header(w, supplement.header)
+        w.leaf("NumeroProcesso", supplement.agency_case_ref)
+        _render_documents(w, supplement.documents)
+        return w.finish()
 
     def render_query(self, case_ref: str, since: int | None = None) -> etree._Element:
         """``ConsultaEstado``: unsigned, so no ``Id``; the signed reply is what is trusted."""
-        root = _root("ConsultaEstado")
-        _add(root, "ReferenciaGateway", case_ref)
+        w = _writer("ConsultaEstado")
+        w.leaf("ReferenciaGateway", case_ref)
         if since is not None:
-            _add(root, "DesdeSequencia", str(since))
-        return root
+            w.leaf("DesdeSequencia", str(since))
+        return w.finish()
 
     # --- agency → gateway (rendered by a sandbox agency, parsed by the gateway) ---
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
-        root = _root("ReciboProcesso", receipt.header.message_id, "rp-")
-        _render_header(root, receipt.header)
-        _add(root, "NumeroProcesso", receipt.agency_case_ref)
-        _add(root, "DataHoraRececao", xs_datetime(receipt.received_at))
-        return root
+        w = _writer("ReciboProcesso", receipt.header.message_id, "rp-")
+        _render_header(w, receipt.header)
+        w.leaf("NumeroProcesso", receipt.agency_case_ref)
+        w.leaf("DataHoraRececao", xs_datetime(receipt.received_at))
+        return w.finish()
 
     def render_status(self, report: StatusReport) -> etree._Element:
         """``EstadoProcesso`` with every event of the report (filter by ``since`` beforehand)."""
-        root = _root("EstadoProcesso", report.header.message_id, "ep-")
-        _render_header(root, report.header)
-        _add(root, "NumeroProcesso", report.agency_case_ref)
-        eventos = _add(root, "Eventos")
-        for e in report.events:
-            ev = _add(eventos, "Evento")
-            _add(ev, "Sequencia", str(e.seq))
-            _add(ev, "Estado", e.agency_status)
-            _add(ev, "DataHora", xs_datetime(e.changed_at))
-            if e.remarks is not None:
-                _add(ev, "Observacoes", e.remarks)
-            _render_pending(_add(ev, "DocumentosExigidos"), e.required_documents)
-            if e.result is not None:
-                res = _add(ev, "Resultado")
-                _add(res, "IdDocumento", e.result.doc_id)
-                _add(res, "Uri", e.result.uri)
-                _add(res, "Sha256", e.result.sha256)
-        return root
+        w = _writer("EstadoProcesso", report.header.message_id, "ep-")
+        _render_header(w, report.header)
+        w.leaf("NumeroProcesso", report.agency_case_ref)
+        with w.element("Eventos"):
+            for e in report.events:
+                with w.element("Evento"):
+                    w.leaf("Sequencia", str(e.seq))
+                    w.leaf("Estado", e.agency_status)
+                    w.leaf("DataHora", xs_datetime(e.changed_at))
+                    if e.remarks is not None:
+                        w.leaf("Observacoes", e.remarks)
+                    _render_pending(w, "DocumentosExigidos", e.required_documents)
+                    if e.result is not None:
+                        with w.element("Resultado"):
+                            w.leaf("IdDocumento", e.result.doc_id)
+                            w.leaf("Uri", e.result.uri)
+                            w.leaf("Sha256", e.result.sha256)
+        return w.finish()
 
     def render_error(self, code: str, message: str) -> etree._Element:
         """``sip:Erro``, the SOAP fault detail (unsigned)."""
-        root = _root("Erro")
-        _add(root, "Codigo", code)
-        _add(root, "Mensagem", message)
-        return root
+        w = _writer("Erro")
+        w.leaf("Codigo", code)
+        w.leaf("Mensagem", message)
+        return w.finish()
 
     # --- parsing (input already validated and signature-verified) ---
 
