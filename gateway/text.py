@@ -258,6 +258,13 @@ def to_traditional(s: str, region: Region) -> str:
     return to_traditional_many([s], region)[0]
 
 
+@functools.lru_cache(maxsize=4096)
+def to_traditional_catalogue(s: str, region: Region) -> str:
+    """:func:`to_traditional` for catalogue texts (item names), which recur on every case of
+    their item; applicants' texts are never cached: they are personal data and seldom repeat."""
+    return to_traditional(s, region)
+
+
 def to_simplified_many(texts: Sequence[str]) -> list[str]:
     """Traditional (as agencies write it) → Simplified, in one OpenCC call."""
     return _convert_many(list(texts), "hk2s", _plain_masker(), None)

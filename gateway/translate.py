@@ -96,7 +96,12 @@ def translate(
 ) -> Translation:
     texts = _Texts()
     region = mapping.region
-    name_idx = None if mapping.service.name_zh else texts.add("item.name", item.name)
+    service_name = mapping.service.name_zh
+    if service_name is None:
+        service_name = text.to_traditional_catalogue(item.name, region)
+        catalogue_pairs = [TextPair(path="item.name", original=item.name, converted=service_name)]
+    else:
+        catalogue_pairs = []
 
     def address(base: str, a: Address | None) -> list[int] | None:
         return (
@@ -159,7 +164,7 @@ def translate(
         service=SubmissionService(
             service_code=mapping.service.code,
             source_item_code=item.item_code,
-            name_zh=mapping.service.name_zh or converted[name_idx],  # type: ignore[index]
+            name_zh=service_name,
             name_foreign=(mapping.service.name_en if region == "HK" else mapping.service.name_pt)
             or "",
         ),
@@ -225,7 +230,7 @@ def translate(
             address=address_out(app.delivery.address, delivery_addr),
         ),
     )
-    return Translation(submission=submission, texts=name_pairs + texts.pairs())
+    return Translation(submission=submission, texts=name_pairs + catalogue_pairs + texts.pairs())
 
 
 def _particular(f: FieldMap, app: Application, converted: str | None) -> Particular | None:
