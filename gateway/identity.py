@@ -27,13 +27,21 @@ class PhoneError(ValueError):
 
 
 # Separators people print inside numbers; NFKC already folded full-width forms to ASCII.
+def _nfkc(raw: str) -> str:
+    """Full-width digits and letters as typed on CJK keyboards, folded to ASCII (NFKC).
+
+    ASCII is its own NFKC form; skipping the Unicode tables for it keeps intake cache-friendly.
+    """
+    return raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+
+
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212./()\[\]]")
 
 
 def _normalise(raw: str, what: str) -> str:
     if not isinstance(raw, str):
         raise IdentityError(f"{what} number must be text")
-    s = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
+    s = _SEPARATORS.sub("", _nfkc(raw)).upper()
     if not s:
         raise IdentityError(f"{what} number is empty")
     if not re.fullmatch(r"[A-Z0-9]+", s):
@@ -135,7 +143,7 @@ def _canonical_permit(raw: str) -> str:
 def _canonical_passport(raw: str) -> str:
     if not isinstance(raw, str):
         raise IdentityError("PASSPORT number must be text")
-    s = re.sub(r"\s", "", unicodedata.normalize("NFKC", raw)).upper()
+    s = re.sub(r"\s", "", _nfkc(raw)).upper()
     if not re.fullmatch(r"[A-Z0-9]{5,20}", s):
         raise IdentityError("PASSPORT number must be 5 to 20 letters and digits")
     return s
@@ -217,7 +225,7 @@ def normalise_phone(raw: str, default_region: PhoneRegion | None) -> str:
     """
     if not isinstance(raw, str):
         raise PhoneError("mobile number must be text")
-    s = re.sub(r"[\s\-\u2010-\u2015\u2212.()]", "", unicodedata.normalize("NFKC", raw))
+    s = re.sub(r"[\s\-\u2010-\u2015\u2212.()]", "", _nfkc(raw))
     if not re.fullmatch(r"\+?[0-9]+", s):
         raise PhoneError("mobile number may contain only digits, +, spaces, dashes, dots, ()")
     international = s.startswith(("+", "00"))
