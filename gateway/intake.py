@@ -2,9 +2,10 @@
 
 Every problem is reported at once, each with the JSON path of the field it concerns
 (``applicant.idNumber``, ``form.plateNumber``, ``materials[2]``), so the platform can show the
-applicant all corrections in one go (Art. 19). Shape is checked by pydantic; the rules that
-need the item (form, materials, consents, channel) run on the raw JSON alongside, so a type
-error in one field does not hide a missing material in another.
+applicant all corrections in one go (Art. 19). Shape is checked by pydantic
+(``gateway.intake_shape``); the rules that need the item (form, materials, consents, channel) run
+on the raw JSON alongside, so a type error in one field does not hide a missing material in
+another.
 """
 
 from __future__ import annotations
@@ -16,29 +17,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, get_args
 
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import ValidationError
 from pydantic_core import from_json
 
 from gateway import identity, text
 from gateway.catalogue import Catalogue
-from gateway.model import (
-    Address,
-    Agent,
-    Applicant,
-    Application,
-    Attachment,
-    Channel,
-    Commitment,
-    Consent,
-    Delivery,
-    FormValue,
-    Identity,
-    IdType,
-    LatinName,
-    Region,
-    ServiceItem,
-    Wire,
-)
+from gateway.intake_shape import ApplicationIn
+from gateway.model import Agent, Applicant, Application, FormValue, Identity, IdType, ServiceItem
 
 MAX_APPLICATION_BYTES = 1_000_000
 
@@ -58,70 +43,6 @@ class ApplicationRejected(ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-# --- the wire shape --------------------------------------------------------------------------
-
-_SHA256 = r"^[0-9a-f]{64}$"
-_HTTPS = r"^https://[^\s]+$"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-class _LatinNameIn(LatinName):
-    surname: str = Field(min_length=1)
-    given: str = Field(min_length=1)
-
-
-class _AttachmentIn(Attachment):
-    sha256: str = Field(pattern=_SHA256)
-    url: str = Field(pattern=_HTTPS)
-
-
-class _ApplicantIn(Wire):
-    name: str = Field(min_length=1)
-    name_traditional: str | None = None
-    name_latin: _LatinNameIn
-    id_type: IdType
-    id_number: str
-    id_issuing_country: str | None = None
-    birth_date: dt.date
-    mobile: str
-    email: str | None = Field(default=None, pattern=_EMAIL)
-    address: Address | None = None
-
-
-class _AgentIn(Wire):
-    name: str = Field(min_length=1)
-    name_latin: _LatinNameIn
-    id_type: IdType
-    id_number: str
-    id_issuing_country: str | None = None
-    authorisation_material: str
-
-
-class _CommitmentIn(Commitment):
-    at: AwareDatetime
-
-
-class _ConsentIn(Consent):
-    at: AwareDatetime
-
-
-class _ApplicationIn(Wire):
-    application_no: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
-    item_code: str
-    item_version: int = Field(gt=0)
-    target_region: Region
-    channel: Channel
-    submitted_at: AwareDatetime
-    applicant: _ApplicantIn
-    agent: _AgentIn | None = None
-    form: dict[str, Any]
-    materials: list[_AttachmentIn]
-    deficient: list[str] = []
-    commitment: _CommitmentIn | None = None
-    consents: list[_ConsentIn]
-    delivery: Delivery
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -238,7 +159,7 @@ class Intake:
             raise ApplicationRejected(problems)
         shape = None
         try:
-            shape = _ApplicationIn.model_validate_json(text_form, strict=True)
+            shape = ApplicationIn.model_validate_json(text_form, strict=True)
         except ValidationError as exc:
             problems += [Problem(_path(e["loc"]), e["msg"]) for e in exc.errors()]
         if _may_hide_control(text_form if isinstance(text_form, bytes) else text_form.encode()):
@@ -439,7 +360,7 @@ class Intake:
             )
 
     def _applicant(
-        self, raw: Any, shape: _ApplicationIn | None, problems: list[Problem]
+        self, raw: Any, shape: ApplicationIn | None, problems: list[Problem]
     ) -> Applicant | None:
         if not isinstance(raw, dict):
             return None
@@ -488,7 +409,7 @@ class Intake:
     def _agent(
         raw: dict[str, Any],
         item: ServiceItem | None,
-        shape: _ApplicationIn | None,
+        shape: ApplicationIn | None,
         problems: list[Problem],
     ) -> Agent | None:
         agent = raw.get("agent")
