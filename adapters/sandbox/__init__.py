@@ -6,18 +6,17 @@ conflict; which status events are due; is the sandbox "unavailable"; which key t
 """
 
 from adapters.sandbox.agency import (
-    REQUIRED_DOCUMENT_TYPE,
     CaseInfo,
     Decision,
     ReceiptSigner,
     SandboxAgency,
-    SandboxEvent,
     SubmitResult,
     UnknownCase,
 )
 from adapters.sandbox.config import Faults, SandboxConfig, Scenario, ScenarioName
 from adapters.sandbox.script import SCRIPTS, Step
 from adapters.sandbox.store import SandboxStore
+from adapters.sandbox.timeline import REQUIRED_DOCUMENT_TYPE, SandboxEvent
 
 __all__ = [
     "REQUIRED_DOCUMENT_TYPE",

@@ -1,53 +1,38 @@
-"""The format-neutral sandbox agency: decisions, scripted statuses, faults, storage.
+"""The format-neutral sandbox agency: its decisions, faults, keys and records.
 
 A format's sandbox (``adapters/hk/sandbox.py``, ``adapters/macau/sandbox.py``) parses and
 verifies its documents, then asks a :class:`SandboxAgency` what to do and renders the answer.
 Nothing here knows XML: receipts are rendered and signed by a callback the format passes in,
 inside the agency's lock, so two concurrent copies of one message cannot both count as new.
+
+How a case's status develops over time is :mod:`adapters.sandbox.timeline`'s job; the agency
+only takes its lock, opens the transaction and hands both over.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from adapters.sandbox.config import SandboxConfig
-from adapters.sandbox.script import script
 from adapters.sandbox.store import (
     CaseRow,
-    EventRow,
     MessageRow,
     SandboxStore,
     SupplementRow,
     open_database,
 )
+from adapters.sandbox.timeline import SandboxEvent, Timeline
 from gateway.documents import UTC_PLUS_8
-from gateway.model import (
-    GATEWAY_PARTY,
-    CaseStatus,
-    MessageHeader,
-    PendingDocument,
-    Receipt,
-    ResultRef,
-    StatusEvent,
-)
+from gateway.model import GATEWAY_PARTY, MessageHeader, Receipt
 from signing import KeyDirectory, SigningKey, TrustStore
 from signing.devca import create_ca, generate_key, issue_certificate
-
-#: document type an INFO_REQUIRED event asks for (the sandbox knows no mapping)
-REQUIRED_DOCUMENT_TYPE = "SUPPLEMENTARY-DOCUMENT"
-#: days the applicant is given to answer an INFO_REQUIRED request
-SUPPLEMENT_DAYS = 14
 
 ReceiptSigner = Callable[[Receipt], bytes]
 
@@ -83,43 +68,6 @@ class CaseInfo:
     supplemented_at: dt.datetime | None
 
 
-@dataclass(frozen=True)
-class SandboxEvent:
-    """One due status event in canonical status; the format renders it as a notice."""
-
-    case_ref: str
-    agency: str
-    agency_case_ref: str
-    seq: int
-    status: CaseStatus
-    changed_at: dt.datetime
-    #: the notice's message id: the same each time this event is (re)sent
-    message_id: str
-    remarks: str | None
-    required_documents: tuple[PendingDocument, ...]
-    result: ResultRef | None
-
-    def header(self, sent_at: dt.datetime) -> MessageHeader:
-        return MessageHeader(
-            message_id=self.message_id,
-            case_ref=self.case_ref,
-            sent_at=sent_at,
-            sender=self.agency,
-            recipient=GATEWAY_PARTY,
-        )
-
-    def to_status_event(self, agency_status: str) -> StatusEvent:
-        """The event with ``status`` translated by the format into its own code."""
-        return StatusEvent(
-            seq=self.seq,
-            agency_status=agency_status,
-            changed_at=self.changed_at,
-            remarks=self.remarks,
-            required_documents=list(self.required_documents),
-            result=self.result,
-        )
-
-
 class SandboxAgency:
     """One sandbox: every agency of ``config.region`` it holds a key for, one database."""
 
@@ -134,6 +82,7 @@ class SandboxAgency:
         self._requests = 0
         #: loaded once: loading a PEM RSA key costs ~100 ms (cryptography checks the key)
         self._keys: dict[str, SigningKey] = {}
+        self._timeline = Timeline(config, self.now)
 
     # --- time and faults ------------------------------------------------------------------
 
@@ -376,8 +325,7 @@ class SandboxAgency:
             case = session.get(CaseRow, case_ref)
             if case is None:
                 raise UnknownCase(case_ref)
-            rows = self._materialise(session, case)
-            return [_event(case, row) for row in rows if since_seq is None or row.seq > since_seq]
+            return self._timeline.events(session, case, since_seq)
 
     def latest_event(self, case_ref: str) -> SandboxEvent | None:
         """The newest due event (None before any is due); raises UnknownCase."""
@@ -391,67 +339,12 @@ class SandboxAgency:
         back while its successor is still to come by time alone); ``duplicate_notices``
         lists every event twice. Call :meth:`mark_pushed` once the gateway took one.
         """
-        faults = self.config.faults
-        batch: list[SandboxEvent] = []
         with self._lock, self._sessions.begin() as session:
-            for case in session.scalars(select(CaseRow).order_by(CaseRow.received_at)):
-                rows = self._materialise(session, case)
-                pending = [_event(case, r) for r in rows if r.pushed_at is None]
-                if faults.out_of_order_notices:
-                    if len(pending) % 2 and self._successor_coming(case, len(rows)):
-                        pending = pending[:-1]
-                    pending = _swap_pairs(pending)
-                batch.extend(pending)
-        if faults.duplicate_notices:
-            batch = [e for event in batch for e in (event, event)]
-        return batch
+            return self._timeline.due_pushes(session)
 
     def mark_pushed(self, event: SandboxEvent) -> None:
         with self._sessions.begin() as session:
-            row = session.get(EventRow, (event.case_ref, event.seq))
-            if row is not None and row.pushed_at is None:
-                row.pushed_at = self.now()
-
-    def _successor_coming(self, case: CaseRow, emitted: int) -> bool:
-        """True when the step after the last emitted one will come due without a supplement."""
-        steps = script(case.scenario)  # type: ignore[arg-type]
-        if emitted >= len(steps):
-            return False
-        return not steps[emitted].after_supplement or case.supplemented_at is not None
-
-    def _materialise(self, session: Session, case: CaseRow) -> list[EventRow]:
-        """Insert the script steps that have come due; return all emitted events by seq."""
-        existing = {
-            row.seq: row
-            for row in session.scalars(select(EventRow).where(EventRow.case_ref == case.case_ref))
-        }
-        now = self.now()
-        step = dt.timedelta(seconds=self.config.step_seconds)
-        due = case.received_at
-        for index, spec in enumerate(script(case.scenario)):  # type: ignore[arg-type]
-            if index:
-                base = due
-                if spec.after_supplement:
-                    if case.supplemented_at is None:
-                        break
-                    base = max(base, case.supplemented_at)
-                due = base + step
-            if due > now:
-                break
-            seq = index + 1
-            if seq not in existing:
-                row = EventRow(
-                    case_ref=case.case_ref,
-                    seq=seq,
-                    status=spec.status.value,
-                    changed_at=due,
-                    message_id=str(uuid.uuid4()),
-                    remarks=spec.remarks,
-                )
-                session.add(row)
-                existing[seq] = row
-        session.flush()
-        return [existing[s] for s in sorted(existing)]
+            self._timeline.mark_pushed(session, event)
 
 
 def _agency_case_ref(agency: str, now: dt.datetime) -> str:
@@ -471,39 +364,3 @@ def _case_info(row: CaseRow) -> CaseInfo:
         received_at=row.received_at,
         supplemented_at=row.supplemented_at,
     )
-
-
-def _event(case: CaseRow, row: EventRow) -> SandboxEvent:
-    status = CaseStatus(row.status)
-    changed = row.changed_at.astimezone(UTC_PLUS_8)
-    required: tuple[PendingDocument, ...] = ()
-    if status is CaseStatus.INFO_REQUIRED:
-        due = changed.date() + dt.timedelta(days=SUPPLEMENT_DAYS)
-        required = (PendingDocument(type=REQUIRED_DOCUMENT_TYPE, due_date=due),)
-    result = None
-    if status is CaseStatus.COMPLETED:
-        ref = case.agency_case_ref
-        result = ResultRef(
-            doc_id=f"RESULT-{ref}",
-            uri=f"https://results.sandbox.example/{ref}.pdf",
-            sha256=hashlib.sha256(ref.encode()).hexdigest(),
-        )
-    return SandboxEvent(
-        case_ref=case.case_ref,
-        agency=case.agency,
-        agency_case_ref=case.agency_case_ref,
-        seq=row.seq,
-        status=status,
-        changed_at=changed,
-        message_id=row.message_id,
-        remarks=row.remarks,
-        required_documents=required,
-        result=result,
-    )
-
-
-def _swap_pairs(events: Sequence[SandboxEvent]) -> list[SandboxEvent]:
-    out = list(events)
-    for i in range(0, len(out) - 1, 2):
-        out[i], out[i + 1] = out[i + 1], out[i]
-    return out
