@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from adapters.hk import FORMAT
 from adapters.hk.format import NS
 from adapters.hk.inbound import PATH as NOTICE_PATH
 from adapters.hk.inbound import create_receiver
-from adapters.hk.sandbox import create_app
 from adapters.sandbox import (
     REQUIRED_DOCUMENT_TYPE,
     SandboxAgency,
@@ -39,31 +38,25 @@ from signing import KeyDirectory, sign, verify
 XML = "application/xml; charset=utf-8"
 HKT = dt.timezone(dt.timedelta(hours=8))
 STEP = 0.05
+EXAMPLE = "northbound-vehicle-hk"
 #: one client for the module: creating one per request costs ~30 ms (TLS context)
 HTTP = httpx.Client(timeout=10.0)
+#: types of the shared fixtures in conftest.py (which test modules cannot import)
+RenderExample = Callable[..., Rendered]
+RunSandbox = Callable[..., AbstractContextManager[tuple[str, SandboxAgency]]]
+ToBytes = Callable[[etree._Element], bytes]
 
 
 # --- helpers ------------------------------------------------------------------------------
 
 
-def hk_example(name: str = "northbound-vehicle-hk") -> dict[str, Any]:
+def hk_example(name: str = EXAMPLE) -> dict[str, Any]:
     path = next(p for p in bundled_examples() if p.stem == name)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def render(pipeline: Pipeline, keys: KeyDirectory, name: str = "northbound-vehicle-hk") -> Rendered:
-    """A bundled HK example with a fresh applicationNo (so a new case ref), signed."""
-    data = hk_example(name)
-    data["applicationNo"] = f"{data['applicationNo']}-{uuid.uuid4().hex[:8]}"
-    return pipeline.render(pipeline.accept(data), keys.gateway_key())
-
-
 def q(path: str) -> str:
     return "/".join(f"{{{NS}}}{p}" for p in path.split("/"))
-
-
-def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def fault_code(response: httpx.Response) -> str:
@@ -72,29 +65,13 @@ def fault_code(response: httpx.Response) -> str:
     return FORMAT.parse_fault(root)[0]
 
 
-def config(keys: KeyDirectory, tmp_path: Path, **overrides: Any) -> SandboxConfig:
-    values: dict[str, Any] = {
-        "region": "HK",
-        "keys_dir": keys.path,
-        "database": tmp_path / f"hk-{uuid.uuid4().hex[:6]}.sqlite",
-        "step_seconds": 0,
-    }
-    values.update(overrides)
-    return SandboxConfig.model_validate(values)
-
-
-@contextmanager
-def running(cfg: SandboxConfig) -> Iterator[tuple[str, SandboxAgency]]:
-    app = create_app(cfg)
-    with serving(app) as url:
-        yield url, app.state.agency
-
-
 def post_case(url: str, body: bytes) -> httpx.Response:
     return HTTP.post(f"{url}/cbce/v1/cases", content=body, headers={"Content-Type": XML})
 
 
-def supplement_doc(keys: KeyDirectory, case_ref: str, agency: str, agency_ref: str) -> bytes:
+def supplement_doc(
+    keys: KeyDirectory, case_ref: str, agency: str, agency_ref: str
+) -> etree._Element:
     root = FORMAT.render_supplement(
         SupplementOut(
             header=SubmissionHeader(
@@ -116,7 +93,7 @@ def supplement_doc(keys: KeyDirectory, case_ref: str, agency: str, agency_ref: s
             ],
         )
     )
-    return to_bytes(sign(root, keys.gateway_key()))
+    return sign(root, keys.gateway_key())
 
 
 def status_of(url: str, case_ref: str, keys: KeyDirectory, agency: str) -> StatusReport:
@@ -137,27 +114,18 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         time.sleep(0.02)
 
 
-@pytest.fixture(scope="module")
-def hk_sandbox(
-    keys: KeyDirectory, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, SandboxAgency]]:
-    """One correct sandbox for the tests that need no special configuration."""
-    with running(config(keys, tmp_path_factory.mktemp("hk-sandbox"))) as started:
-        yield started
-
-
 # --- submission ---------------------------------------------------------------------------
 
 
 def test_bundled_hk_examples_are_accepted_with_receipts_signed_by_their_agency(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, render_example: RenderExample
 ) -> None:
     url, agency = hk_sandbox
     names = [p.stem for p in bundled_examples() if p.stem.endswith("-hk")]
     assert len(names) == 5
     trust = keys.trust_store()
     for name in names:
-        rendered = render(pipeline, keys, name)
+        rendered = render_example(name)
         response = post_case(url, rendered.to_bytes())
         assert response.status_code == 202, (name, response.content)
         assert response.headers["content-type"] == XML
@@ -172,10 +140,10 @@ def test_bundled_hk_examples_are_accepted_with_receipts_signed_by_their_agency(
 
 
 def test_a_repeat_gets_the_same_receipt_bytes_and_one_stored_case(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency], render_example: RenderExample
 ) -> None:
     url, agency = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     message_id = rendered.case.messages[0].message_id
     first = post_case(url, rendered.to_bytes())
     again = post_case(url, rendered.to_bytes())
@@ -206,10 +174,14 @@ def test_same_content_under_a_new_message_id_is_a_duplicate_not_a_conflict(
 
 
 def test_same_case_with_other_content_is_a_409_conflict(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency],
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
 ) -> None:
     url, agency = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     assert post_case(url, rendered.to_bytes()).status_code == 202
     changed = pipeline.render(rendered.case.application, None).document
     phone = changed.find(q("Applicant/Phone"))
@@ -226,10 +198,15 @@ def test_same_case_with_other_content_is_a_409_conflict(
     ["not-xml", "schema", "wrong-root", "comment"],
 )
 def test_unacceptable_documents_get_400_schema(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline, breakage: str
+    hk_sandbox: tuple[str, SandboxAgency],
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    breakage: str,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
 ) -> None:
     url, _ = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     if breakage == "not-xml":
         body = b"<CaseSubmission"
     elif breakage == "schema":
@@ -246,10 +223,14 @@ def test_unacceptable_documents_get_400_schema(
 
 
 def test_tampered_or_wrongly_signed_documents_get_400_signature(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency],
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
 ) -> None:
     url, agency = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     tampered = etree.fromstring(rendered.to_bytes())
     tampered.find(q("Applicant/Phone")).text += "0"
     # signed, but by an agency's key while the header says the gateway sent it
@@ -264,10 +245,14 @@ def test_tampered_or_wrongly_signed_documents_get_400_signature(
 
 
 def test_a_recipient_the_sandbox_has_no_key_for_gets_400_unauthorised(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency],
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
 ) -> None:
     url, _ = hk_sandbox
-    root = pipeline.render(render(pipeline, keys).case.application, None).document
+    root = pipeline.render(render_example(EXAMPLE).case.application, None).document
     root.find(q("Header/Recipient")).text = "HK-NOSUCH"
     response = post_case(url, to_bytes(sign(root, keys.gateway_key())))
     assert response.status_code == 400
@@ -275,10 +260,10 @@ def test_a_recipient_the_sandbox_has_no_key_for_gets_400_unauthorised(
 
 
 def test_unavailable_window_answers_503_then_accepts(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = render(pipeline, keys)
-    with running(config(keys, tmp_path, faults={"unavailable_seconds": 0.4})) as (url, _):
+    rendered = render_example(EXAMPLE)
+    with run_sandbox("HK", tmp_path, faults={"unavailable_seconds": 0.4}) as (url, _):
         response = post_case(url, rendered.to_bytes())
         assert response.status_code == 503
         assert fault_code(response) == "INTERNAL"
@@ -290,11 +275,11 @@ def test_unavailable_window_answers_503_then_accepts(
 
 
 def test_status_pull_follows_the_happy_script_to_completed(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ref, code = rendered.case.case_ref, rendered.case.agency
-    with running(config(keys, tmp_path, step_seconds=0.4)) as (url, agency):
+    with run_sandbox("HK", tmp_path, step_seconds=0.4) as (url, agency):
         assert post_case(url, rendered.to_bytes()).status_code == 202
         first = status_of(url, ref, keys, code).events[0]
         assert first.seq <= 2 and first.agency_status in ("RECEIVED", "ACCEPTED")  # time-driven
@@ -325,12 +310,16 @@ def test_status_of_an_unknown_case_is_404_unknown_case(
 
 
 def test_supplement_scenario_waits_for_the_supplement_then_completes(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory,
+    render_example: RenderExample,
+    run_sandbox: RunSandbox,
+    to_bytes: ToBytes,
+    tmp_path: Path,
 ) -> None:
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ref, code = rendered.case.case_ref, rendered.case.agency
-    cfg = config(keys, tmp_path, step_seconds=STEP, scenarios_by_case={ref: "補正"})
-    with running(cfg) as (url, agency):
+    by_case = {ref: "補正"}
+    with run_sandbox("HK", tmp_path, step_seconds=STEP, scenarios_by_case=by_case) as (url, agency):
         receipt = FORMAT.parse_receipt(
             etree.fromstring(post_case(url, rendered.to_bytes()).content)
         )
@@ -343,7 +332,7 @@ def test_supplement_scenario_waits_for_the_supplement_then_completes(
         assert event.agency_status == "INFO_REQUIRED"
         assert [d.type for d in event.required_documents] == [REQUIRED_DOCUMENT_TYPE]
 
-        body = supplement_doc(keys, ref, code, receipt.agency_case_ref)
+        body = to_bytes(supplement_doc(keys, ref, code, receipt.agency_case_ref))
         sent = HTTP.post(f"{url}/cbce/v1/cases/{ref}/supplements", content=body)
         assert sent.status_code == 202
         verified = verify(sent.content, keys.trust_store(), FORMAT.header, expected_sender=code)
@@ -365,25 +354,26 @@ def test_supplement_scenario_waits_for_the_supplement_then_completes(
 
 
 def test_supplement_for_an_unknown_case_is_refused(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory
+    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, to_bytes: ToBytes
 ) -> None:
     url, _ = hk_sandbox
     ref = "GBA-BBBBBBBBBBBBBBBBBBBB"
-    body = supplement_doc(keys, ref, "HK-TD", "HK-TD-2025-X")
+    body = to_bytes(supplement_doc(keys, ref, "HK-TD", "HK-TD-2025-X"))
     response = HTTP.post(f"{url}/cbce/v1/cases/{ref}/supplements", content=body)
     assert response.status_code == 404
     assert fault_code(response) == "UNKNOWN_CASE"
 
 
 def test_scenarios_by_service_and_default_reach_rejected_and_withdrawn(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    vehicle = render(pipeline, keys, "northbound-vehicle-hk")
-    licence = render(pipeline, keys, "driving-licence-exchange-hk")
+    vehicle = render_example("northbound-vehicle-hk")
+    licence = render_example("driving-licence-exchange-hk")
     service = vehicle.translation.submission.service.service_code
     assert service != licence.translation.submission.service.service_code
-    cfg = config(keys, tmp_path, scenario="withdraw", scenarios_by_service={service: "reject"})
-    with running(cfg) as (url, _):
+    with run_sandbox(
+        "HK", tmp_path, scenario="withdraw", scenarios_by_service={service: "reject"}
+    ) as (url, _):
         for rendered, final in ((vehicle, "REJECTED"), (licence, "WITHDRAWN")):
             assert post_case(url, rendered.to_bytes()).status_code == 202
             report = status_of(url, rendered.case.case_ref, keys, rendered.case.agency)
@@ -453,22 +443,22 @@ class Gateway:
 
 @contextmanager
 def pushing(
-    keys: KeyDirectory, tmp_path: Path, gateway: Gateway, **overrides: Any
+    run_sandbox: RunSandbox, tmp_path: Path, gateway: Gateway, **overrides: Any
 ) -> Iterator[str]:
     with serving(gateway.app) as gateway_url:
-        cfg = config(keys, tmp_path, push_url=f"{gateway_url}{NOTICE_PATH}", **overrides)
-        with running(cfg) as (url, _):
+        push_url = f"{gateway_url}{NOTICE_PATH}"
+        with run_sandbox("HK", tmp_path, push_url=push_url, **overrides) as (url, _):
             yield url
 
 
 def test_push_delivers_each_signed_notice_in_order(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
     gateway = Gateway(keys, fail_first=2)  # the first two stores fail: the sandbox retries
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
     gateway.cases[ref] = rendered.case.agency
-    with pushing(keys, tmp_path, gateway, step_seconds=STEP) as url:
+    with pushing(run_sandbox, tmp_path, gateway, step_seconds=STEP) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.seqs(ref)) >= 5)
         time.sleep(0.1)
@@ -482,13 +472,13 @@ def test_push_delivers_each_signed_notice_in_order(
 
 
 def test_push_duplicates_arrive_twice_with_the_same_message_id(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
     gateway = Gateway(keys)
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
     gateway.cases[ref] = rendered.case.agency
-    with pushing(keys, tmp_path, gateway, faults={"duplicate_notices": True}) as url:
+    with pushing(run_sandbox, tmp_path, gateway, faults={"duplicate_notices": True}) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.seqs(ref)) >= 10)
         time.sleep(0.1)
@@ -501,14 +491,14 @@ def test_push_duplicates_arrive_twice_with_the_same_message_id(
 
 
 def test_push_out_of_order_swaps_adjacent_notices(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
     gateway = Gateway(keys)
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
     gateway.cases[ref] = rendered.case.agency
     faults = {"out_of_order_notices": True}
-    with pushing(keys, tmp_path, gateway, step_seconds=STEP, faults=faults) as url:
+    with pushing(run_sandbox, tmp_path, gateway, step_seconds=STEP, faults=faults) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.seqs(ref)) >= 5)
         time.sleep(0.1)
@@ -516,12 +506,12 @@ def test_push_out_of_order_swaps_adjacent_notices(
 
 
 def test_push_signed_with_an_unregistered_key_gets_400_signature(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
     gateway = Gateway(keys)
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     gateway.cases[rendered.case.case_ref] = rendered.case.agency
-    with pushing(keys, tmp_path, gateway, faults={"wrong_key": True}) as url:
+    with pushing(run_sandbox, tmp_path, gateway, faults={"wrong_key": True}) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.answers) >= 5)
         time.sleep(0.1)

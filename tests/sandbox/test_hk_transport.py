@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ from adapters.hk.conformance import CHECKS
 from adapters.hk.conformance import run as conformance
 from adapters.hk.inbound import PATH as NOTICE_PATH
 from adapters.hk.inbound import create_receiver
-from adapters.hk.sandbox import create_app
 from adapters.hk.transport import HkClient, TransportError, connect
-from adapters.sandbox import REQUIRED_DOCUMENT_TYPE, SandboxAgency, SandboxConfig
+from adapters.sandbox import REQUIRED_DOCUMENT_TYPE, SandboxAgency
 from gateway.examples import bundled_examples
 from gateway.model import (
     GATEWAY_PARTY,
@@ -42,35 +40,11 @@ from signing import KeyDirectory, sign
 
 HKT = dt.timezone(dt.timedelta(hours=8))
 STEP = 0.05
-
-
-def render(pipeline: Pipeline, keys: KeyDirectory, name: str = "northbound-vehicle-hk") -> Rendered:
-    """A bundled HK example with a fresh applicationNo (so a new case ref), signed."""
-    path = next(p for p in bundled_examples() if p.stem == name)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["applicationNo"] = f"{data['applicationNo']}-{uuid.uuid4().hex[:8]}"
-    return pipeline.render(pipeline.accept(data), keys.gateway_key())
-
-
-def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-
-
-def config(keys: KeyDirectory, tmp_path: Path, **overrides: Any) -> SandboxConfig:
-    values: dict[str, Any] = {
-        "region": "HK",
-        "keys_dir": keys.path,
-        "database": tmp_path / f"hk-{uuid.uuid4().hex[:6]}.sqlite",
-    }
-    values.update(overrides)
-    return SandboxConfig.model_validate(values)
-
-
-@contextmanager
-def running(cfg: SandboxConfig) -> Iterator[tuple[str, SandboxAgency]]:
-    app = create_app(cfg)
-    with serving(app) as url:
-        yield url, app.state.agency
+EXAMPLE = "northbound-vehicle-hk"
+#: types of the shared fixtures in conftest.py (which test modules cannot import)
+RenderExample = Callable[..., Rendered]
+RunSandbox = Callable[..., AbstractContextManager[tuple[str, SandboxAgency]]]
+ToBytes = Callable[[etree._Element], bytes]
 
 
 @contextmanager
@@ -85,25 +59,22 @@ def client_for(
 
 
 @pytest.fixture(scope="module")
-def hk_sandbox(
-    keys: KeyDirectory, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, SandboxAgency]]:
-    cfg = config(keys, tmp_path_factory.mktemp("hk-transport"), step_seconds=STEP)
-    with running(cfg) as started:
-        yield started
+def hk_sandbox_settings() -> dict[str, Any]:
+    """This module's ``hk_sandbox`` steps its scripts in real time, so polls see them advance."""
+    return {"step_seconds": STEP}
 
 
 # --- outcomes -----------------------------------------------------------------------------
 
 
 def test_the_five_hk_examples_are_delivered_and_repeats_are_duplicates(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, render_example: RenderExample
 ) -> None:
     url, agency = hk_sandbox
     names = [p.stem for p in bundled_examples() if p.stem.endswith("-hk")]
     assert len(names) == 5
     for name in names:
-        rendered = render(pipeline, keys, name)
+        rendered = render_example(name)
         with client_for(url, keys, rendered.case.agency) as client:
             first = client.submit(rendered.to_bytes())
             again = client.submit(rendered.to_bytes())
@@ -117,10 +88,14 @@ def test_the_five_hk_examples_are_delivered_and_repeats_are_duplicates(
 
 
 def test_a_conflicting_repeat_is_conflict(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency],
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
 ) -> None:
     url, _ = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     changed = pipeline.render(rendered.case.application, None).document
     phone = changed.find(f"{{{FORMAT.namespace}}}Applicant/{{{FORMAT.namespace}}}Phone")
     phone.text = phone.text[:-1] + ("1" if phone.text[-1] != "1" else "2")
@@ -133,10 +108,14 @@ def test_a_conflicting_repeat_is_conflict(
 
 
 def test_schema_and_signature_faults_are_permanent(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency],
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
 ) -> None:
     url, _ = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ns = FORMAT.namespace
     broken = pipeline.render(rendered.case.application, None).document
     broken.find(f"{{{ns}}}Applicant/{{{ns}}}Phone").text = "not-a-phone"
@@ -151,22 +130,26 @@ def test_schema_and_signature_faults_are_permanent(
 
 
 def test_unavailable_by_requests_is_retryable_then_delivered(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = render(pipeline, keys)
-    cfg = config(keys, tmp_path, faults={"unavailable_requests": 2})
-    with running(cfg) as (url, agency), client_for(url, keys) as client:
+    rendered = render_example(EXAMPLE)
+    with (
+        run_sandbox("HK", tmp_path, faults={"unavailable_requests": 2}) as (url, agency),
+        client_for(url, keys) as client,
+    ):
         outcomes = [client.submit(rendered.to_bytes()).outcome for _ in range(3)]
     assert outcomes == [Outcome.RETRYABLE, Outcome.RETRYABLE, Outcome.DELIVERED]
     assert agency.store.count_messages(outcome="unavailable") == 2
 
 
 def test_unavailable_window_is_retryable_then_delivered(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = render(pipeline, keys)
-    cfg = config(keys, tmp_path, faults={"unavailable_seconds": 0.5})
-    with running(cfg) as (url, _), client_for(url, keys) as client:
+    rendered = render_example(EXAMPLE)
+    with (
+        run_sandbox("HK", tmp_path, faults={"unavailable_seconds": 0.5}) as (url, _),
+        client_for(url, keys) as client,
+    ):
         first = client.submit(rendered.to_bytes())
         time.sleep(0.55)
         second = client.submit(rendered.to_bytes())
@@ -175,11 +158,13 @@ def test_unavailable_window_is_retryable_then_delivered(
 
 
 def test_a_response_slower_than_the_client_timeout_is_retryable(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = render(pipeline, keys)
-    cfg = config(keys, tmp_path, faults={"delay_seconds": 1.0})
-    with running(cfg) as (url, _), client_for(url, keys, timeout=0.3) as client:
+    rendered = render_example(EXAMPLE)
+    with (
+        run_sandbox("HK", tmp_path, faults={"delay_seconds": 1.0}) as (url, _),
+        client_for(url, keys, timeout=0.3) as client,
+    ):
         started = time.monotonic()
         result = client.submit(rendered.to_bytes())
         elapsed = time.monotonic() - started
@@ -188,8 +173,8 @@ def test_a_response_slower_than_the_client_timeout_is_retryable(
     assert elapsed < 0.9
 
 
-def test_nothing_listening_is_retryable(keys: KeyDirectory, pipeline: Pipeline) -> None:
-    rendered = render(pipeline, keys)
+def test_nothing_listening_is_retryable(keys: KeyDirectory, render_example: RenderExample) -> None:
+    rendered = render_example(EXAMPLE)
     with client_for(f"http://127.0.0.1:{free_port()}", keys, timeout=2) as client:
         result = client.submit(rendered.to_bytes())
     assert result.outcome is Outcome.RETRYABLE
@@ -197,10 +182,10 @@ def test_nothing_listening_is_retryable(keys: KeyDirectory, pipeline: Pipeline) 
 
 
 def test_a_receipt_signed_with_an_unregistered_key_is_rejected(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = render(pipeline, keys)
-    with running(config(keys, tmp_path, faults={"wrong_key": True})) as (url, agency):
+    rendered = render_example(EXAMPLE)
+    with run_sandbox("HK", tmp_path, faults={"wrong_key": True}) as (url, agency):
         with client_for(url, keys) as client:
             result = client.submit(rendered.to_bytes())
             with pytest.raises(TransportError) as status_error:
@@ -237,21 +222,25 @@ def _mock(status: int, body: bytes = b"") -> httpx.MockTransport:
     ],
 )
 def test_http_status_to_outcome(
-    keys: KeyDirectory, pipeline: Pipeline, status: int, outcome: Outcome
+    keys: KeyDirectory,
+    render_example: RenderExample,
+    to_bytes: ToBytes,
+    status: int,
+    outcome: Outcome,
 ) -> None:
     fault = to_bytes(FORMAT.render_fault("UNAUTHORISED", "who are you"))
     client = HkClient(
         "http://127.0.0.1:9", keys.trust_store(), agency="HK-TD", transport=_mock(status, fault)
     )
     with client:
-        result = client.submit(render(pipeline, keys).to_bytes())
+        result = client.submit(render_example(EXAMPLE).to_bytes())
     assert result.outcome is outcome
     assert result.fault_code == "UNAUTHORISED"
     assert f"HTTP {status}" in result.detail and "who are you" in result.detail
 
 
 def test_a_validly_signed_receipt_for_another_case_is_not_believed(
-    keys: KeyDirectory, pipeline: Pipeline
+    keys: KeyDirectory, render_example: RenderExample, to_bytes: ToBytes
 ) -> None:
     now = dt.datetime.now(HKT)
     other = Receipt(
@@ -269,14 +258,14 @@ def test_a_validly_signed_receipt_for_another_case_is_not_believed(
     with HkClient(
         "http://127.0.0.1:9", keys.trust_store(), agency="HK-TD", transport=_mock(202, body)
     ) as client:
-        result = client.submit(render(pipeline, keys).to_bytes())
+        result = client.submit(render_example(EXAMPLE).to_bytes())
         assert result.outcome is Outcome.PERMANENT
         assert "GBA-ZZZZZZZZZZZZZZZZZZZZ" in result.detail
     # and the same receipt from an agency we did not send to
     with HkClient(
         "http://127.0.0.1:9", keys.trust_store(), agency="HK-CR", transport=_mock(202, body)
     ) as client:
-        result = client.submit(render(pipeline, keys).to_bytes())
+        result = client.submit(render_example(EXAMPLE).to_bytes())
         assert result.outcome is Outcome.PERMANENT
         assert "wrong_sender" in result.detail
 
@@ -285,10 +274,10 @@ def test_a_validly_signed_receipt_for_another_case_is_not_believed(
 
 
 def test_fetch_status_reaches_completed_and_none_for_an_unknown_case(
-    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, pipeline: Pipeline
+    hk_sandbox: tuple[str, SandboxAgency], keys: KeyDirectory, render_example: RenderExample
 ) -> None:
     url, _ = hk_sandbox
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     with client_for(url, keys) as client:
         assert client.fetch_status(rendered.case.case_ref) is None
         assert client.submit(rendered.to_bytes()).outcome is Outcome.DELIVERED
@@ -306,12 +295,18 @@ def test_fetch_status_reaches_completed_and_none_for_an_unknown_case(
 
 
 def test_supplement_path_over_the_client(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory,
+    render_example: RenderExample,
+    run_sandbox: RunSandbox,
+    to_bytes: ToBytes,
+    tmp_path: Path,
 ) -> None:
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
-    cfg = config(keys, tmp_path, step_seconds=STEP, scenario="supplement")
-    with running(cfg) as (url, agency), client_for(url, keys) as client:
+    with (
+        run_sandbox("HK", tmp_path, step_seconds=STEP, scenario="supplement") as (url, agency),
+        client_for(url, keys) as client,
+    ):
         delivered = client.submit(rendered.to_bytes())
         assert delivered.receipt is not None
 
@@ -363,7 +358,9 @@ def test_supplement_path_over_the_client(
 # --- the push receiver --------------------------------------------------------------------
 
 
-def _notice(keys: KeyDirectory, case_ref: str, sender: str, signer: str | None = None) -> bytes:
+def _notice(
+    keys: KeyDirectory, case_ref: str, sender: str, signer: str | None = None
+) -> etree._Element:
     now = dt.datetime.now(HKT)
     report = StatusReport(
         header=MessageHeader(
@@ -383,20 +380,22 @@ def _notice(keys: KeyDirectory, case_ref: str, sender: str, signer: str | None =
             )
         ],
     )
-    return to_bytes(sign(FORMAT.render_status_notice(report), keys.agency_key(signer or sender)))
+    return sign(FORMAT.render_status_notice(report), keys.agency_key(signer or sender))
 
 
-def test_receiver_stores_good_notices_and_refuses_the_rest(keys: KeyDirectory) -> None:
+def test_receiver_stores_good_notices_and_refuses_the_rest(
+    keys: KeyDirectory, to_bytes: ToBytes
+) -> None:
     stored: list[tuple[StatusReport, bytes]] = []
     cases = {"GBA-AAAAAAAAAAAAAAAAAAAA": "HK-TD"}
     app = create_receiver(keys.trust_store(), lambda r, raw: stored.append((r, raw)), cases.get)
-    good = _notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-TD")
+    good = to_bytes(_notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-TD"))
     tampered = good.replace(b"COMPLETED", b"REJECTED")
     cases_refused = [
         (tampered, "SIGNATURE"),
-        (_notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-TD", signer="HK-CR"), "SIGNATURE"),
-        (_notice(keys, "GBA-BBBBBBBBBBBBBBBBBBBB", "HK-TD"), "UNKNOWN_CASE"),
-        (_notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-CR"), "UNAUTHORISED"),
+        (to_bytes(_notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-TD", signer="HK-CR")), "SIGNATURE"),
+        (to_bytes(_notice(keys, "GBA-BBBBBBBBBBBBBBBBBBBB", "HK-TD")), "UNKNOWN_CASE"),
+        (to_bytes(_notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-CR")), "UNAUTHORISED"),
         (b"<not xml", "SCHEMA"),
     ]
     with serving(app) as url, httpx.Client(base_url=url) as http:
@@ -429,9 +428,9 @@ def test_conformance_passes_against_a_correct_sandbox(
 
 
 def test_conformance_names_the_receipt_signature_against_a_wrong_key_sandbox(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, pipeline: Pipeline, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    with running(config(keys, tmp_path, faults={"wrong_key": True})) as (url, _):
+    with run_sandbox("HK", tmp_path, faults={"wrong_key": True}) as (url, _):
         results = conformance(url, keys, "HK-TD", pipeline=pipeline)
     assert "submit.receipt-signature" in _failed(results)
     failed = next(r for r in results if r.name == "submit.receipt-signature")
@@ -440,9 +439,9 @@ def test_conformance_names_the_receipt_signature_against_a_wrong_key_sandbox(
 
 
 def test_conformance_names_idempotency_against_an_ignore_idempotency_sandbox(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, pipeline: Pipeline, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    with running(config(keys, tmp_path, faults={"ignore_idempotency": True})) as (url, _):
+    with run_sandbox("HK", tmp_path, faults={"ignore_idempotency": True}) as (url, _):
         results = conformance(url, keys, "HK-TD", pipeline=pipeline)
     assert _failed(results) == {"submit.idempotent-repeat", "submit.conflict"}
 
@@ -454,16 +453,19 @@ def test_conformance_against_nothing_fails_every_check(keys: KeyDirectory) -> No
 
 
 def test_push_end_to_end_with_the_receiver(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
     """The sandbox pushes to the gateway's receiver; the receiver only stores verified ones."""
-    rendered = render(pipeline, keys)
+    rendered = render_example(EXAMPLE)
     stored: list[StatusReport] = []
     cases = {rendered.case.case_ref: rendered.case.agency}
     receiver = create_receiver(keys.trust_store(), lambda r, _: stored.append(r), cases.get)
     with serving(receiver) as gateway_url:
-        cfg = config(keys, tmp_path, step_seconds=STEP, push_url=gateway_url + NOTICE_PATH)
-        with running(cfg) as (url, _), client_for(url, keys) as client:
+        push_url = gateway_url + NOTICE_PATH
+        with (
+            run_sandbox("HK", tmp_path, step_seconds=STEP, push_url=push_url) as (url, _),
+            client_for(url, keys) as client,
+        ):
             assert client.submit(rendered.to_bytes()).outcome is Outcome.DELIVERED
             deadline = time.monotonic() + 10
             while len(stored) < 5 and time.monotonic() < deadline:

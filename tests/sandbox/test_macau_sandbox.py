@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,16 +16,18 @@ from adapters.macau import soap
 from adapters.macau.conformance import run
 from adapters.macau.format import BINDING, NS, SipFormat
 from adapters.macau.sandbox import ESTADOS, create_app
-from adapters.sandbox import SandboxConfig, SandboxStore
-from gateway.examples import bundled_examples
+from adapters.sandbox import SandboxAgency, SandboxConfig
 from gateway.model import CaseStatus
 from gateway.pipeline import Pipeline, Rendered
-from gateway.serve import free_port, serving
+from gateway.serve import free_port
 from signing import KeyDirectory, sign, verify
 
 FORMAT = SipFormat()
 NSMAP = {"sip": NS}
-EXAMPLE = next(p for p in bundled_examples() if p.stem == "northbound-vehicle-mo")
+EXAMPLE = "northbound-vehicle-mo"
+#: types of the shared fixtures in conftest.py (which test modules cannot import)
+RenderExample = Callable[..., Rendered]
+RunSandbox = Callable[..., AbstractContextManager[tuple[str, SandboxAgency]]]
 CHECKS = [
     "wsdl.served",
     "submit.accepted",
@@ -40,30 +39,6 @@ CHECKS = [
     "status.retrieval",
     "status.unknown-case",
 ]
-
-
-@contextmanager
-def mo_sandbox(
-    keys: KeyDirectory, tmp: Path, **settings: Any
-) -> Iterator[tuple[str, SandboxStore]]:
-    config = SandboxConfig(
-        region="MO", keys_dir=keys.path, database=tmp / f"mo-{uuid.uuid4().hex[:8]}.db", **settings
-    )
-    app = create_app(config)
-    with serving(app) as base:
-        yield f"{base}/sip", app.state.agency.store
-
-
-@pytest.fixture(scope="module")
-def mo_sip(keys: KeyDirectory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with mo_sandbox(keys, tmp_path_factory.mktemp("mo-sip")) as (url, _):
-        yield url
-
-
-def fresh(pipeline: Pipeline, keys: KeyDirectory | None) -> Rendered:
-    data = json.loads(EXAMPLE.read_text("utf-8"))
-    data["applicationNo"] = f"S-{uuid.uuid4().hex[:20]}"
-    return pipeline.render(pipeline.accept(data), keys.gateway_key() if keys else None)
 
 
 def envelope(payload: bytes, *, declarations: str = "", header: bytes = b"") -> bytes:
@@ -103,27 +78,27 @@ def doc_bytes(rendered: Rendered) -> bytes:
 # --- WSDL --------------------------------------------------------------------------------------
 
 
-def test_wsdl_is_served_with_its_schema_and_own_address(mo_sip: str) -> None:
-    client = zeep.Client(f"{mo_sip}?wsdl")  # follows the rewritten XSD import over HTTP
+def test_wsdl_is_served_with_its_schema_and_own_address(mo_sandbox_url: str) -> None:
+    client = zeep.Client(f"{mo_sandbox_url}?wsdl")  # follows the rewritten XSD import over HTTP
     assert BINDING in client.wsdl.bindings
     port = client.wsdl.services["ServicoIntercambioProcessos"].ports["SIPPort"]
-    assert port.binding_options["address"] == mo_sip
-    assert httpx.get(f"{mo_sip}?xsd=sip-1.0.xsd").content.startswith(b"<?xml")
-    assert httpx.get(f"{mo_sip}?xsd=../../pyproject.toml").status_code == 404
-    assert httpx.get(mo_sip).status_code == 404
+    assert port.binding_options["address"] == mo_sandbox_url
+    assert httpx.get(f"{mo_sandbox_url}?xsd=sip-1.0.xsd").content.startswith(b"<?xml")
+    assert httpx.get(f"{mo_sandbox_url}?xsd=../../pyproject.toml").status_code == 404
+    assert httpx.get(mo_sandbox_url).status_code == 404
 
 
 # --- request handling ---------------------------------------------------------------------------
 
 
 def test_receipt_is_the_stored_signed_bytes_verbatim(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = fresh(pipeline, keys)
-    with mo_sandbox(keys, tmp_path) as (url, store):
+    rendered = render_example(EXAMPLE)
+    with run_sandbox("MO", tmp_path) as (url, agency):
         first = post(url, envelope(doc_bytes(rendered)))
         again = post(url, envelope(doc_bytes(rendered)))
-        assert store.count_cases() == 1
+        assert agency.store.count_cases() == 1
     receipt = payload_of(first)
     assert first.content == again.content
     verified = verify(soap.standalone(receipt), keys.trust_store(), FORMAT.header)
@@ -132,16 +107,16 @@ def test_receipt_is_the_stored_signed_bytes_verbatim(
 
 
 def test_signature_verifies_with_namespaces_declared_only_on_the_envelope(
-    keys: KeyDirectory, pipeline: Pipeline, mo_sip: str
+    render_example: RenderExample, mo_sandbox_url: str
 ) -> None:
     """The payload leans on the envelope's ``xmlns:sip``; exclusive C14N does not care."""
-    data = doc_bytes(fresh(pipeline, keys))
+    data = doc_bytes(render_example(EXAMPLE))
     root_tag_end = data.index(b">")
     head = data[:root_tag_end].replace(f' xmlns:sip="{NS}"'.encode(), b"")
     assert head != data[:root_tag_end]
     leaning = head + data[root_tag_end:]
     declarations = f' xmlns:sip="{NS}" xmlns="urn:unrelated:default" xmlns:x="urn:x"'
-    response = post(mo_sip, envelope(leaning, declarations=declarations))
+    response = post(mo_sandbox_url, envelope(leaning, declarations=declarations))
     assert etree.QName(payload_of(response)).localname == "ReciboProcesso"
 
 
@@ -157,8 +132,8 @@ def test_signature_verifies_with_namespaces_declared_only_on_the_envelope(
         (envelope(b'<sip:Nada xmlns:sip="urn:mo-gov:sip:1.0"/>'), "no SIP operation"),
     ],
 )
-def test_malformed_requests_get_client_faults(body: bytes, why: str, mo_sip: str) -> None:
-    info = fault_of(post(mo_sip, body))
+def test_malformed_requests_get_client_faults(body: bytes, why: str, mo_sandbox_url: str) -> None:
+    info = fault_of(post(mo_sandbox_url, body))
     assert info.code in ("Client", "MustUnderstand")
     assert info.codigo == "ESQUEMA"
     assert why in info.mensagem
@@ -166,44 +141,50 @@ def test_malformed_requests_get_client_faults(body: bytes, why: str, mo_sip: str
 
 
 def test_soap_action_must_match_the_payload(
-    keys: KeyDirectory, pipeline: Pipeline, mo_sip: str
+    render_example: RenderExample, mo_sandbox_url: str
 ) -> None:
-    info = fault_of(post(mo_sip, envelope(doc_bytes(fresh(pipeline, keys))), "ConsultarEstado"))
+    info = fault_of(
+        post(mo_sandbox_url, envelope(doc_bytes(render_example(EXAMPLE))), "ConsultarEstado")
+    )
     assert (info.code, info.codigo) == ("Client", "ESQUEMA")
 
 
 def test_gateway_document_signed_with_an_agency_key_is_a_signature_fault(
-    keys: KeyDirectory, pipeline: Pipeline, mo_sip: str
+    keys: KeyDirectory, render_example: RenderExample, mo_sandbox_url: str
 ) -> None:
-    signed = etree.tostring(sign(fresh(pipeline, None).document, keys.agency_key("MO-DSI")))
-    info = fault_of(post(mo_sip, envelope(signed)))
+    signed = etree.tostring(
+        sign(render_example(EXAMPLE, signed=False).document, keys.agency_key("MO-DSI"))
+    )
+    info = fault_of(post(mo_sandbox_url, envelope(signed)))
     assert (info.code, info.codigo) == ("Client", "ASSINATURA")
     assert "certificate_of_another_party" in info.mensagem
 
 
 def test_agency_path_must_match_the_addressee(
-    keys: KeyDirectory, pipeline: Pipeline, mo_sip: str
+    render_example: RenderExample, mo_sandbox_url: str
 ) -> None:
-    rendered = fresh(pipeline, keys)  # to MO-DSAT
-    info = fault_of(post(f"{mo_sip}/MO-FSS", envelope(doc_bytes(rendered))))
+    rendered = render_example(EXAMPLE)  # to MO-DSAT
+    info = fault_of(post(f"{mo_sandbox_url}/MO-FSS", envelope(doc_bytes(rendered))))
     assert (info.code, info.codigo) == ("Client", "NAO_AUTORIZADO")
-    ok = post(f"{mo_sip}/MO-DSAT", envelope(doc_bytes(rendered)))
+    ok = post(f"{mo_sandbox_url}/MO-DSAT", envelope(doc_bytes(rendered)))
     assert etree.QName(payload_of(ok)).localname == "ReciboProcesso"
 
 
-def test_unavailable_is_a_server_fault_with_http_500(keys: KeyDirectory, tmp_path: Path) -> None:
-    with mo_sandbox(keys, tmp_path, faults={"unavailable_requests": 1}) as (url, store):
+def test_unavailable_is_a_server_fault_with_http_500(
+    run_sandbox: RunSandbox, tmp_path: Path
+) -> None:
+    with run_sandbox("MO", tmp_path, faults={"unavailable_requests": 1}) as (url, agency):
         info = fault_of(post(url, envelope(b"<a/>")))
-        assert store.count_messages(outcome="unavailable") == 1
+        assert agency.store.count_messages(outcome="unavailable") == 1
     assert (info.code, info.codigo) == ("Server", "INTERNO")
     assert info.faultstring == soap.FAULT_STRINGS["INTERNO"]
 
 
-def test_status_query_is_schema_checked_and_unknown_cases_refused(mo_sip: str) -> None:
+def test_status_query_is_schema_checked_and_unknown_cases_refused(mo_sandbox_url: str) -> None:
     bad = b'<sip:ConsultaEstado xmlns:sip="urn:mo-gov:sip:1.0" VersaoEsquema="1.0"/>'
-    assert fault_of(post(mo_sip, envelope(bad), "ConsultarEstado")).codigo == "ESQUEMA"
+    assert fault_of(post(mo_sandbox_url, envelope(bad), "ConsultarEstado")).codigo == "ESQUEMA"
     query = FORMAT.render_query("GBA-ZZZZZZZZZZZZZZZZZZZZ")
-    info = fault_of(post(mo_sip, envelope(etree.tostring(query)), "ConsultarEstado"))
+    info = fault_of(post(mo_sandbox_url, envelope(etree.tostring(query)), "ConsultarEstado"))
     assert (info.code, info.codigo) == ("Client", "PROCESSO_DESCONHECIDO")
 
 
@@ -224,17 +205,17 @@ def test_region_must_be_macao(keys: KeyDirectory, tmp_path: Path) -> None:
 
 
 def test_conformance_passes_against_a_correct_sandbox(
-    keys: KeyDirectory, pipeline: Pipeline, mo_sip: str
+    keys: KeyDirectory, pipeline: Pipeline, mo_sandbox_url: str
 ) -> None:
-    results = run(mo_sip, keys, "MO-DSAT", pipeline=pipeline)
+    results = run(mo_sandbox_url, keys, "MO-DSAT", pipeline=pipeline)
     assert [r.name for r in results] == CHECKS
     assert [r for r in results if not r.passed] == []
 
 
 def test_conformance_for_an_agency_without_a_bundled_example(
-    keys: KeyDirectory, pipeline: Pipeline, mo_sip: str
+    keys: KeyDirectory, pipeline: Pipeline, mo_sandbox_url: str
 ) -> None:
-    results = run(mo_sip, keys, "MO-DSEDT", pipeline=pipeline)
+    results = run(mo_sandbox_url, keys, "MO-DSEDT", pipeline=pipeline)
     assert [r for r in results if not r.passed] == []
 
 
@@ -250,9 +231,10 @@ def test_conformance_names_what_a_broken_sandbox_gets_wrong(
     failing: set[str],
     keys: KeyDirectory,
     pipeline: Pipeline,
+    run_sandbox: RunSandbox,
     tmp_path: Path,
 ) -> None:
-    with mo_sandbox(keys, tmp_path, faults=faults) as (url, _):
+    with run_sandbox("MO", tmp_path, faults=faults) as (url, _):
         results = run(url, keys, pipeline=pipeline)
     assert {r.name for r in results if not r.passed} == failing, results
 

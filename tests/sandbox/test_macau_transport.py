@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ from starlette.routing import Route
 
 from adapters.macau import soap
 from adapters.macau.format import NS, WSDL_PATH, SipFormat
-from adapters.macau.sandbox import create_app
 from adapters.macau.transport import AgencyCallFailed, MacaoClient, connect
-from adapters.sandbox import SandboxConfig, SandboxStore
+from adapters.sandbox import SandboxAgency
 from gateway.examples import bundled_examples
 from gateway.model import DocumentRef, SubmissionHeader, SupplementOut
 from gateway.pipeline import Pipeline, Rendered
@@ -31,35 +29,13 @@ from signing import KeyDirectory, sign, verify
 
 FORMAT = SipFormat()
 NSMAP = {"sip": NS}
-MO_EXAMPLES = [p for p in bundled_examples() if p.stem.endswith("-mo")]
+MO_EXAMPLES = [p.stem for p in bundled_examples() if p.stem.endswith("-mo")]
+#: types of the shared fixtures in conftest.py (which test modules cannot import)
+RenderExample = Callable[..., Rendered]
+RunSandbox = Callable[..., AbstractContextManager[tuple[str, SandboxAgency]]]
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def mo_sandbox(
-    keys: KeyDirectory, tmp: Path, app_wrapper: Any = None, **settings: Any
-) -> Iterator[tuple[str, SandboxStore]]:
-    """A Macao sandbox on a free loopback port; yields its endpoint URL and its store."""
-    faults = settings.pop("faults", {})
-    config = SandboxConfig(
-        region="MO",
-        keys_dir=keys.path,
-        database=tmp / f"mo-{uuid.uuid4().hex[:8]}.db",
-        faults=faults,
-        **settings,
-    )
-    app = create_app(config)
-    with serving(app_wrapper(app) if app_wrapper else app) as base:
-        yield f"{base}/sip", app.state.agency.store
-
-
-def fresh(pipeline: Pipeline, example: Path, keys: KeyDirectory | None) -> Rendered:
-    """The example as a new application (fresh number, so a fresh case ref); signed if keys."""
-    data = json.loads(example.read_text("utf-8"))
-    data["applicationNo"] = f"T-{uuid.uuid4().hex[:20]}"
-    return pipeline.render(pipeline.accept(data), keys.gateway_key() if keys else None)
 
 
 def signed_bytes(root: etree._Element, keys: KeyDirectory) -> bytes:
@@ -119,15 +95,9 @@ class Capture:
         await self.app(scope, replay, send)
 
 
-@pytest.fixture(scope="module")
-def mo_url(keys: KeyDirectory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with mo_sandbox(keys, tmp_path_factory.mktemp("mo")) as (url, _):
-        yield url
-
-
 @pytest.fixture
-def mo_client(mo_url: str, keys: KeyDirectory) -> Iterator[MacaoClient]:
-    with client_for(mo_url, keys) as client:
+def mo_client(mo_sandbox_url: str, keys: KeyDirectory) -> Iterator[MacaoClient]:
+    with client_for(mo_sandbox_url, keys) as client:
         yield client
 
 
@@ -135,7 +105,7 @@ def mo_client(mo_url: str, keys: KeyDirectory) -> Iterator[MacaoClient]:
 
 
 def test_client_is_zeep_reading_the_project_wsdl_and_keeps_signed_bytes(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
     captured: list[Capture] = []
 
@@ -143,8 +113,8 @@ def test_client_is_zeep_reading_the_project_wsdl_and_keeps_signed_bytes(
         captured.append(Capture(app))
         return captured[0]
 
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
-    with mo_sandbox(keys, tmp_path, app_wrapper=wrap) as (url, _):
+    rendered = render_example(MO_EXAMPLES[0])
+    with run_sandbox("MO", tmp_path, wrap_app=wrap) as (url, _):
         with client_for(url, keys, rendered.case.agency) as client:
             port: AgencyClient = client  # the port, statically; and its methods, here
             assert all(callable(getattr(port, m)) for m in ("submit", "fetch_status", "close"))
@@ -168,8 +138,8 @@ def test_client_is_zeep_reading_the_project_wsdl_and_keeps_signed_bytes(
     assert verified.sender == "GD-GBA-GW"
 
 
-def test_wsdl_is_parsed_once_per_process(keys: KeyDirectory, mo_url: str) -> None:
-    with client_for(mo_url, keys) as a, client_for(mo_url, keys, "MO-DSI") as b:
+def test_wsdl_is_parsed_once_per_process(keys: KeyDirectory, mo_sandbox_url: str) -> None:
+    with client_for(mo_sandbox_url, keys) as a, client_for(mo_sandbox_url, keys, "MO-DSI") as b:
         assert a.zeep.wsdl is b.zeep.wsdl
         assert a._session is not b._session
 
@@ -177,13 +147,13 @@ def test_wsdl_is_parsed_once_per_process(keys: KeyDirectory, mo_url: str) -> Non
 # --- submissions -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("example", MO_EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("example", MO_EXAMPLES)
 def test_every_mo_example_is_delivered_with_a_verified_receipt(
-    example: Path, keys: KeyDirectory, pipeline: Pipeline, mo_url: str
+    example: str, keys: KeyDirectory, render_example: RenderExample, mo_sandbox_url: str
 ) -> None:
-    rendered = fresh(pipeline, example, keys)
+    rendered = render_example(example)
     agency = rendered.case.agency
-    with client_for(mo_url, keys, agency) as client:
+    with client_for(mo_sandbox_url, keys, agency) as client:
         result = client.submit(rendered.to_bytes())
     assert result.outcome is Outcome.DELIVERED, result.detail
     receipt = result.receipt
@@ -195,12 +165,16 @@ def test_every_mo_example_is_delivered_with_a_verified_receipt(
 
 
 def test_repeat_returns_the_same_receipt_and_files_one_case(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory,
+    pipeline: Pipeline,
+    render_example: RenderExample,
+    run_sandbox: RunSandbox,
+    tmp_path: Path,
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     case_ref = rendered.case.case_ref
     with (
-        mo_sandbox(keys, tmp_path) as (url, store),
+        run_sandbox("MO", tmp_path) as (url, agency),
         client_for(url, keys, rendered.case.agency) as c,
     ):
         first = c.submit(rendered.to_bytes())
@@ -210,15 +184,15 @@ def test_repeat_returns_the_same_receipt_and_files_one_case(
         third = c.submit(retried.to_bytes())
     assert first.outcome is again.outcome is third.outcome is Outcome.DELIVERED
     assert first.receipt == again.receipt == third.receipt
-    assert store.count_cases(case_ref=case_ref) == 1
-    assert store.count_messages(case_ref=case_ref, kind="PedidoProcesso") == 3
-    assert store.count_messages(case_ref=case_ref, outcome="duplicate") == 2
+    assert agency.store.count_cases(case_ref=case_ref) == 1
+    assert agency.store.count_messages(case_ref=case_ref, kind="PedidoProcesso") == 3
+    assert agency.store.count_messages(case_ref=case_ref, outcome="duplicate") == 2
 
 
 def test_same_case_new_message_changed_content_is_conflict(
-    keys: KeyDirectory, pipeline: Pipeline, mo_client: MacaoClient
+    keys: KeyDirectory, pipeline: Pipeline, mo_client: MacaoClient, render_example: RenderExample
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     assert mo_client.submit(rendered.to_bytes()).outcome is Outcome.DELIVERED
     changed = pipeline.render(rendered.case.application, None).document
     days = changed.find("sip:Prazo/sip:DiasUteisCompromisso", NSMAP)
@@ -231,14 +205,14 @@ def test_same_case_new_message_changed_content_is_conflict(
 
 @pytest.mark.parametrize("fault", ["ESQUEMA", "ASSINATURA", "NAO_AUTORIZADO"])
 def test_refused_documents_are_permanent(
-    fault: str, keys: KeyDirectory, pipeline: Pipeline, mo_client: MacaoClient
+    fault: str, keys: KeyDirectory, render_example: RenderExample, mo_client: MacaoClient
 ) -> None:
     if fault == "ASSINATURA":
-        document = fresh(pipeline, MO_EXAMPLES[0], keys).document
+        document = render_example(MO_EXAMPLES[0]).document
         document.find("sip:Requerente/sip:Telefone", NSMAP).text = "+85369999999"
         data = etree.tostring(document)
     else:
-        document = fresh(pipeline, MO_EXAMPLES[0], None).document
+        document = render_example(MO_EXAMPLES[0], signed=False).document
         if fault == "ESQUEMA":
             document.remove(document.find("sip:Prazo", NSMAP))
         else:
@@ -254,11 +228,11 @@ def test_refused_documents_are_permanent(
 
 
 def test_unavailable_is_retryable_then_delivered(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     faults = {"unavailable_requests": 1}
-    with mo_sandbox(keys, tmp_path, faults=faults) as (url, _), client_for(url, keys) as client:
+    with run_sandbox("MO", tmp_path, faults=faults) as (url, _), client_for(url, keys) as client:
         down = client.submit(rendered.to_bytes())
         up = client.submit(rendered.to_bytes())
     assert down.outcome is Outcome.RETRYABLE
@@ -267,18 +241,18 @@ def test_unavailable_is_retryable_then_delivered(
 
 
 def test_slow_agency_beyond_the_timeout_is_retryable(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
-    with mo_sandbox(keys, tmp_path, faults={"delay_seconds": 1.0}) as (url, _):
+    rendered = render_example(MO_EXAMPLES[0])
+    with run_sandbox("MO", tmp_path, faults={"delay_seconds": 1.0}) as (url, _):
         with client_for(url, keys, timeout=0.3) as client:
             result = client.submit(rendered.to_bytes())
     assert result.outcome is Outcome.RETRYABLE
     assert "0.3" in result.detail
 
 
-def test_connection_refused_is_retryable(keys: KeyDirectory, pipeline: Pipeline) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+def test_connection_refused_is_retryable(keys: KeyDirectory, render_example: RenderExample) -> None:
+    rendered = render_example(MO_EXAMPLES[0])
     with client_for(f"http://127.0.0.1:{free_port()}/sip", keys) as client:
         result = client.submit(rendered.to_bytes())
         with pytest.raises(AgencyCallFailed) as failed:
@@ -288,10 +262,10 @@ def test_connection_refused_is_retryable(keys: KeyDirectory, pipeline: Pipeline)
 
 
 def test_receipt_signed_with_an_unregistered_key_is_permanent(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
-    with mo_sandbox(keys, tmp_path, faults={"wrong_key": True}) as (url, _):
+    rendered = render_example(MO_EXAMPLES[0])
+    with run_sandbox("MO", tmp_path, faults={"wrong_key": True}) as (url, _):
         with client_for(url, keys) as client:
             result = client.submit(rendered.to_bytes())
             with pytest.raises(AgencyCallFailed) as failed:
@@ -325,9 +299,9 @@ def test_http_errors_without_a_soap_fault(
     media_type: str,
     outcome: Outcome,
     keys: KeyDirectory,
-    pipeline: Pipeline,
+    render_example: RenderExample,
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     with serving(_plain_app(status, body, media_type)) as base:
         with client_for(f"{base}/sip", keys) as client:
             result = client.submit(rendered.to_bytes())
@@ -335,7 +309,9 @@ def test_http_errors_without_a_soap_fault(
     assert f"HTTP {status}" in result.detail
 
 
-def test_server_fault_code_is_read_as_a_qname(keys: KeyDirectory, pipeline: Pipeline) -> None:
+def test_server_fault_code_is_read_as_a_qname(
+    keys: KeyDirectory, render_example: RenderExample
+) -> None:
     """``x:Client`` is a client fault only if ``x`` is the SOAP 1.1 namespace."""
     foreign = (
         b'<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:x="urn:other">'
@@ -344,7 +320,7 @@ def test_server_fault_code_is_read_as_a_qname(keys: KeyDirectory, pipeline: Pipe
     )
     own = soap.fault_envelope("Client", "Erro", "ESQUEMA", "m").replace(b"soap:", b"env:")
     own = own.replace(b"xmlns:soap=", b"xmlns:env=")
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     with serving(_plain_app(500, foreign, "text/xml")) as base:
         with client_for(f"{base}/sip", keys) as client:
             assert client.submit(rendered.to_bytes()).outcome is Outcome.RETRYABLE  # 5xx, no fault
@@ -358,9 +334,9 @@ def test_server_fault_code_is_read_as_a_qname(keys: KeyDirectory, pipeline: Pipe
 
 
 def test_status_with_and_without_since(
-    keys: KeyDirectory, pipeline: Pipeline, mo_client: MacaoClient
+    render_example: RenderExample, mo_client: MacaoClient
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     receipt = mo_client.submit(rendered.to_bytes()).receipt
     assert receipt is not None
     full = mo_client.fetch_status(rendered.case.case_ref)
@@ -393,11 +369,11 @@ def test_unknown_case_is_none(mo_client: MacaoClient) -> None:
 
 
 def test_supplement_releases_a_case_waiting_for_documents(
-    keys: KeyDirectory, pipeline: Pipeline, tmp_path: Path
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     case_ref = rendered.case.case_ref
-    with mo_sandbox(keys, tmp_path, scenario="supplement") as (url, _):
+    with run_sandbox("MO", tmp_path, scenario="supplement") as (url, _):
         with client_for(url, keys, rendered.case.agency) as client:
             receipt = client.submit(rendered.to_bytes()).receipt
             assert receipt is not None
@@ -422,9 +398,9 @@ def test_supplement_releases_a_case_waiting_for_documents(
 
 
 def test_supplement_for_another_case_is_refused_locally(
-    keys: KeyDirectory, pipeline: Pipeline, mo_client: MacaoClient
+    keys: KeyDirectory, render_example: RenderExample, mo_client: MacaoClient
 ) -> None:
-    rendered = fresh(pipeline, MO_EXAMPLES[0], keys)
+    rendered = render_example(MO_EXAMPLES[0])
     result = mo_client.send_supplement(
         "GBA-BBBBBBBBBBBBBBBBBBBB", supplement_for(rendered, "X", keys)
     )
@@ -432,9 +408,9 @@ def test_supplement_for_another_case_is_refused_locally(
 
 
 def test_call_does_not_consume_the_callers_document(
-    keys: KeyDirectory, pipeline: Pipeline, mo_client: MacaoClient
+    render_example: RenderExample, mo_client: MacaoClient
 ) -> None:
-    document = fresh(pipeline, MO_EXAMPLES[0], keys).document
+    document = render_example(MO_EXAMPLES[0]).document
     before = etree.tostring(document)
     payload = mo_client.call("SubmeterProcesso", document)
     assert payload.tag == f"{{{NS}}}ReciboProcesso"
