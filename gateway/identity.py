@@ -26,7 +26,6 @@ class PhoneError(ValueError):
     """A mobile number that cannot be read as a Hong Kong, Macao or mainland number."""
 
 
-# Separators people print inside numbers; NFKC already folded full-width forms to ASCII.
 def _nfkc(raw: str) -> str:
     """Full-width digits and letters as typed on CJK keyboards, folded to ASCII (NFKC).
 
@@ -35,6 +34,7 @@ def _nfkc(raw: str) -> str:
     return raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
 
 
+# Separators people print inside numbers; NFKC already folded full-width forms to ASCII.
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212./()\[\]]")
 
 
