@@ -102,5 +102,6 @@ def main() -> None:
             print(f"{'full ' + label:<24}{r_full:>10.0f} documents/s")
             print(f"{'ratio full/sign ' + label:<24}{ratio:>10.2f}")
 
+
 if __name__ == "__main__":
     main()
