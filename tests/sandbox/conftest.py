@@ -50,6 +50,22 @@ def render_example(pipeline: Pipeline, keys: KeyDirectory) -> RenderExample:
 
 
 @pytest.fixture(scope="session")
+def render_conflicting(pipeline: Pipeline, keys: KeyDirectory) -> Callable[[Rendered], Rendered]:
+    """Factory: the same case (same case ref) saying something else — the applicant's mobile
+    with another last digit — rendered and signed under a new message id."""
+
+    def render(rendered: Rendered) -> Rendered:
+        app = rendered.case.application
+        mobile = app.applicant.mobile
+        other = mobile[:-1] + ("1" if mobile[-1] != "1" else "2")
+        applicant = app.applicant.model_copy(update={"mobile": other})
+        changed = app.model_copy(update={"applicant": applicant})
+        return pipeline.render(changed, keys.gateway_key())
+
+    return render
+
+
+@pytest.fixture(scope="session")
 def to_bytes() -> ToBytes:
     """Serialiser: an element as UTF-8 bytes with an XML declaration, like ``Rendered``."""
 

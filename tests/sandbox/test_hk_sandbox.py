@@ -175,18 +175,15 @@ def test_same_content_under_a_new_message_id_is_a_duplicate_not_a_conflict(
 
 def test_same_case_with_other_content_is_a_409_conflict(
     hk_sandbox: tuple[str, SandboxAgency],
-    keys: KeyDirectory,
-    pipeline: Pipeline,
     render_example: RenderExample,
-    to_bytes: ToBytes,
+    render_conflicting: Callable[[Rendered], Rendered],
 ) -> None:
     url, agency = hk_sandbox
     rendered = render_example(EXAMPLE)
     assert post_case(url, rendered.to_bytes()).status_code == 202
-    changed = pipeline.render(rendered.case.application, None).document
-    phone = changed.find(q("Applicant/Phone"))
-    phone.text = phone.text[:-1] + ("1" if phone.text[-1] != "1" else "2")
-    response = post_case(url, to_bytes(sign(changed, keys.gateway_key())))
+    changed = render_conflicting(rendered)
+    assert changed.case.case_ref == rendered.case.case_ref
+    response = post_case(url, changed.to_bytes())
     assert response.status_code == 409
     assert response.headers["content-type"] == XML
     assert fault_code(response) == "DUPLICATE_CONFLICT"

@@ -90,18 +90,15 @@ def test_the_five_hk_examples_are_delivered_and_repeats_are_duplicates(
 def test_a_conflicting_repeat_is_conflict(
     hk_sandbox: tuple[str, SandboxAgency],
     keys: KeyDirectory,
-    pipeline: Pipeline,
     render_example: RenderExample,
-    to_bytes: ToBytes,
+    render_conflicting: Callable[[Rendered], Rendered],
 ) -> None:
     url, _ = hk_sandbox
     rendered = render_example(EXAMPLE)
-    changed = pipeline.render(rendered.case.application, None).document
-    phone = changed.find(f"{{{FORMAT.namespace}}}Applicant/{{{FORMAT.namespace}}}Phone")
-    phone.text = phone.text[:-1] + ("1" if phone.text[-1] != "1" else "2")
+    changed = render_conflicting(rendered)
     with client_for(url, keys) as client:
         assert client.submit(rendered.to_bytes()).outcome is Outcome.DELIVERED
-        result = client.submit(to_bytes(sign(changed, keys.gateway_key())))
+        result = client.submit(changed.to_bytes())
     assert result.outcome is Outcome.CONFLICT
     assert result.fault_code == "DUPLICATE_CONFLICT"
     assert result.receipt is None
