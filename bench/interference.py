@@ -33,9 +33,9 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 from render import make_key  # noqa: E402
 
-from gateway.examples import bundled_examples  # noqa: E402
-from gateway.pipeline import Pipeline  # noqa: E402
-from gateway.translate import translate  # noqa: E402
+from gateway.devkit.examples import bundled_examples  # noqa: E402
+from gateway.render.pipeline import Pipeline  # noqa: E402
+from gateway.render.translate import translate  # noqa: E402
 from signing import sign  # noqa: E402
 
 ROUNDS = 100

@@ -27,8 +27,8 @@ from lxml import etree
 # bench/signing.py would shadow the signing package: the repository root goes first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.examples import bundled_examples  # noqa: E402
-from gateway.pipeline import Pipeline  # noqa: E402
+from gateway.devkit.examples import bundled_examples  # noqa: E402
+from gateway.render.pipeline import Pipeline  # noqa: E402
 from signing import SigningKey, sign  # noqa: E402
 from signing.devca import (  # noqa: E402
     create_ca,

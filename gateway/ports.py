@@ -13,7 +13,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from gateway.model import Receipt, Region, StatusReport, Submission
+from gateway.domain.model import Receipt, Region, StatusReport, Submission
 
 
 @dataclass(frozen=True)

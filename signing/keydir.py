@@ -28,7 +28,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from gateway.model import GATEWAY_PARTY
+from gateway.domain.model import GATEWAY_PARTY
 from signing.devca import (
     KeyType,
     create_ca,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pipeline import Pipeline
+from gateway.render.pipeline import Pipeline
 from signing import KeyDirectory
 
 

@@ -21,10 +21,10 @@ from lxml import etree
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
 from adapters.hk.transport import read_fault
-from gateway.conformance import CheckResult, example_for
-from gateway.model import GATEWAY_PARTY
-from gateway.pipeline import Pipeline
+from gateway.devkit.conformance import CheckResult, example_for
+from gateway.domain.model import GATEWAY_PARTY
 from gateway.ports import DocumentInvalid
+from gateway.render.pipeline import Pipeline
 from signing import (
     KeyDirectory,
     SignatureRejected,

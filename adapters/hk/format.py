@@ -13,15 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.documents import (
-    UTC_PLUS_8,
-    DocumentWriter,
-    Schema,
-    content_fingerprint,
-    xs_boolean,
-    xs_datetime,
-)
-from gateway.model import (
+from gateway.domain.model import (
     AddressOut,
     DocumentRef,
     Identity,
@@ -38,6 +30,14 @@ from gateway.model import (
     SupplementOut,
 )
 from gateway.ports import HeaderSpec
+from gateway.render.documents import (
+    UTC_PLUS_8,
+    DocumentWriter,
+    Schema,
+    content_fingerprint,
+    xs_boolean,
+    xs_datetime,
+)
 
 NS = "urn:hk-gov:cbce:1.0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

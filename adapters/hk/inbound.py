@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
-from gateway.model import StatusReport
+from gateway.domain.model import StatusReport
 from gateway.ports import DocumentInvalid
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 

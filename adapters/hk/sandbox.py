@@ -30,9 +30,9 @@ from adapters.sandbox import (
     SandboxEvent,
     UnknownCase,
 )
-from gateway.documents import UTC_PLUS_8
-from gateway.model import GATEWAY_PARTY, MessageHeader, Receipt, StatusReport
+from gateway.domain.model import GATEWAY_PARTY, MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
+from gateway.render.documents import UTC_PLUS_8
 from signing import SignatureRejected, parse_untrusted, sign, verify
 
 log = logging.getLogger(__name__)

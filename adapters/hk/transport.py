@@ -18,7 +18,7 @@ from lxml import etree
 
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
-from gateway.model import Receipt, StatusReport
+from gateway.domain.model import Receipt, StatusReport
 from gateway.ports import AgencyCallFailed, DeliveryResult, DocumentInvalid, Outcome
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 

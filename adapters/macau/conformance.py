@@ -21,9 +21,9 @@ from lxml import etree
 from adapters.macau import soap
 from adapters.macau.format import BINDING, NS, SipFormat
 from adapters.macau.transport import AgencyCallFailed, MacaoClient, connect
-from gateway.conformance import CheckResult, example_for
-from gateway.model import GATEWAY_PARTY
-from gateway.pipeline import Pipeline, Rendered
+from gateway.devkit.conformance import CheckResult, example_for
+from gateway.domain.model import GATEWAY_PARTY
+from gateway.render.pipeline import Pipeline, Rendered
 from signing import KeyDirectory, SigningKey, TrustStore, sign, verify
 
 FORMAT = SipFormat()

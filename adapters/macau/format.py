@@ -14,14 +14,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.documents import (
-    DocumentWriter,
-    Schema,
-    content_fingerprint,
-    xs_boolean,
-    xs_datetime,
-)
-from gateway.model import (
+from gateway.domain.model import (
     AddressOut,
     DocumentRef,
     Identity,
@@ -39,6 +32,13 @@ from gateway.model import (
     SupplementOut,
 )
 from gateway.ports import DocumentInvalid, HeaderSpec
+from gateway.render.documents import (
+    DocumentWriter,
+    Schema,
+    content_fingerprint,
+    xs_boolean,
+    xs_datetime,
+)
 
 NS = "urn:mo-gov:sip:1.0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -208,7 +208,7 @@ class SipFormat:
     """Macao SIP 1.0 (SOAP body documents), one instance shared per process."""
 
     region: Region = "MO"
-    namespace = NS  # gateway.formats.format_for_namespace dispatches inbound documents on it
+    namespace = NS  # gateway.registry.format_for_namespace dispatches inbound documents on it
     agency_pattern = r"MO-[A-Z]+"
     status_codes = STATUS_CODES
     header = HeaderSpec(

@@ -28,9 +28,9 @@ from adapters.macau import soap
 from adapters.macau.format import NS, WSDL_PATH, XSD_PATH, SipFormat
 from adapters.macau.soap import SoapFault, client_fault
 from adapters.sandbox import Decision, SandboxAgency, SandboxConfig, UnknownCase
-from gateway.documents import UTC_PLUS_8
-from gateway.model import GATEWAY_PARTY, CaseStatus, MessageHeader, Receipt, StatusReport
+from gateway.domain.model import GATEWAY_PARTY, CaseStatus, MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
+from gateway.render.documents import UTC_PLUS_8
 from signing import SignatureRejected, Verified, WrongSender, sign, verify
 
 log = logging.getLogger(__name__)

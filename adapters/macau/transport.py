@@ -35,7 +35,7 @@ from zeep.wsdl import Document
 from adapters.macau import soap
 from adapters.macau.format import BINDING, NS, WSDL_PATH, SipFormat
 from gateway import ports
-from gateway.model import GATEWAY_PARTY, StatusReport
+from gateway.domain.model import GATEWAY_PARTY, StatusReport
 from gateway.ports import DeliveryResult, DocumentInvalid, Outcome
 from signing import SignatureRejected, TrustStore, Verified, verify
 from signing.algorithms import DS_NS

@@ -29,8 +29,8 @@ from adapters.sandbox.store import (
     open_database,
 )
 from adapters.sandbox.timeline import SandboxEvent, Timeline
-from gateway.documents import UTC_PLUS_8
-from gateway.model import GATEWAY_PARTY, MessageHeader, Receipt
+from gateway.domain.model import GATEWAY_PARTY, MessageHeader, Receipt
+from gateway.render.documents import UTC_PLUS_8
 from signing import KeyDirectory, SigningKey, TrustStore
 from signing.devca import create_ca, generate_key, issue_certificate
 

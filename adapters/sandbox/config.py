@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.model import Region
+from gateway.domain.model import Region
 
 ScenarioName = Literal["happy", "supplement", "reject", "withdraw"]
 

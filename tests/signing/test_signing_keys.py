@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from gateway.model import GATEWAY_PARTY
+from gateway.domain.model import GATEWAY_PARTY
 from signing import CertificateExpired, KeyDirectory, TrustConfigError, TrustStore
 from signing.keydir import SANDBOX_AGENCIES
 

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
-from gateway.model import GATEWAY_PARTY
+from gateway.domain.model import GATEWAY_PARTY
 from signing import SigningKey, WrongSender, sign
 from signing.keydir import SANDBOX_AGENCIES
 

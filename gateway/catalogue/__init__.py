@@ -1,0 +1,1 @@
+"""Guangdong service items (every version), loaded and checked."""

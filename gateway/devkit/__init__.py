@@ -1,0 +1,1 @@
+"""Bundled examples and the conformance kits' common shape: tools, not production paths."""

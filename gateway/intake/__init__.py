@@ -1,0 +1,1 @@
+"""Guangdong applications read and checked against their item."""

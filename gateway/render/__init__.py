@@ -1,0 +1,1 @@
+"""From an accepted application to a signed agency document."""

@@ -1,0 +1,1 @@
+"""Simplified → Traditional conversion in Hong Kong and Macao usage."""

@@ -1,0 +1,356 @@
+"""Intake: every class of invalid input is reported with the JSON path of its field."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from gateway.catalogue.loader import Catalogue, CatalogueError
+from gateway.devkit.examples import bundled_examples
+from gateway.domain.model import ServiceItem
+from gateway.intake.validator import ApplicationRejected, Intake
+
+EXAMPLES = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in bundled_examples()}
+
+
+@pytest.fixture(scope="module")
+def intake() -> Intake:
+    return Intake(Catalogue.load())
+
+
+def example(name: str) -> dict:
+    return copy.deepcopy(EXAMPLES[name])
+
+
+def problems(intake: Intake, data: dict) -> dict[str, str]:
+    with pytest.raises(ApplicationRejected) as exc:
+        intake.parse(data)
+    return {p.path: p.message for p in exc.value.problems}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_bundled_example_is_valid(intake: Intake, name: str) -> None:
+    app = intake.parse(example(name))
+    assert app.application_no == EXAMPLES[name]["applicationNo"]
+    assert app.applicant.mobile.startswith("+")
+
+
+def test_all_problems_reported_at_once(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["idNumber"] = "A123456(0)"
+    data["applicant"]["idType"] = "HK_ID"
+    data["form"]["seatCount"] = "five"
+    data["materials"] = data["materials"][:1]
+    data["channel"] = "KIOSK"
+    found = problems(intake, data)
+    assert {"applicant.idNumber", "form.seatCount", "materials", "channel"} <= set(found)
+
+
+def test_unknown_item(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["itemCode"] = "11440000006939027K2440172041999"
+    assert "unknown service item" in problems(intake, data)["itemCode"]
+
+
+def test_unknown_item_version(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["itemVersion"] = 7
+    assert "no version 7" in problems(intake, data)["itemVersion"]
+
+
+def test_withdrawn_item(tmp_path) -> None:
+    from gateway.catalogue.loader import bundled_items_dir
+
+    record = json.loads((bundled_items_dir() / "northbound-vehicle.json").read_text("utf-8"))
+    record["status"] = "WITHDRAWN"
+    (tmp_path / "nb.json").write_text(json.dumps(record), "utf-8")
+    found = problems(Intake(Catalogue.load(tmp_path)), example("northbound-vehicle-hk"))
+    assert "withdrawn" in found["itemVersion"]
+
+
+def test_target_region_not_offered(tmp_path) -> None:
+    from gateway.catalogue.loader import bundled_items_dir
+
+    record = json.loads((bundled_items_dir() / "northbound-vehicle.json").read_text("utf-8"))
+    record["crossRegion"] = ["MO"]
+    (tmp_path / "nb.json").write_text(json.dumps(record), "utf-8")
+    found = problems(Intake(Catalogue.load(tmp_path)), example("northbound-vehicle-hk"))
+    assert "not handled in HK" in found["targetRegion"]
+
+
+def test_channel_not_allowed(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")  # ONLINE and MOBILE only
+    data["channel"] = "COUNTER"
+    assert "cannot be filed via COUNTER" in problems(intake, data)["channel"]
+
+
+def test_target_region_must_be_hk_or_mo(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["targetRegion"] = "TW"
+    assert "targetRegion" in problems(intake, data)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expect"),
+    [
+        ("seatCount", "5", "whole number"),
+        ("seatCount", True, "whole number"),
+        ("licenceExpiry", "2027-02-30", "not a real date"),
+        ("licenceExpiry", "30/01/2027", "YYYY-MM-DD"),
+        ("entryPort", "SHENZHEN_BAY", "not one of"),
+        ("secondDriver", "yes", "true or false"),
+        ("plateNumber", 1234, "string"),
+        ("plateNumber", "  ", "empty"),
+    ],
+)
+def test_form_field_types(intake: Intake, key: str, value: object, expect: str) -> None:
+    data = example("northbound-vehicle-hk")
+    data["form"][key] = value
+    assert expect in problems(intake, data)[f"form.{key}"]
+
+
+def test_decimal_must_be_a_json_string(intake: Intake) -> None:
+    data = example("investor-company-registration-hk")
+    data["form"]["registeredCapital"] = 5000000.0
+    assert "decimal" in problems(intake, data)["form.registeredCapital"]
+
+
+def test_required_form_field_missing(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    del data["form"]["vin"]
+    assert "required" in problems(intake, data)["form.vin"]
+
+
+def test_unknown_form_field(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["form"]["vehiclePlate"] = "AB1234"
+    assert "not a field" in problems(intake, data)["form.vehiclePlate"]
+
+
+def test_required_material_missing(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["materials"] = [m for m in data["materials"] if m["code"] != "M02"]
+    assert "M02" in problems(intake, data)["materials"]
+
+
+def test_missing_material_tolerated_when_deficient(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["materials"] = [m for m in data["materials"] if m["code"] != "M04"]
+    data["deficient"] = ["M04"]  # deficiencyAllowed
+    assert intake.parse(data).deficient == ["M04"]
+
+
+def test_deficient_material_that_does_not_allow_it(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["materials"] = [m for m in data["materials"] if m["code"] != "M02"]
+    data["deficient"] = ["M02"]
+    found = problems(intake, data)
+    assert "may not be missing" in found["deficient[0]"]
+
+
+def test_unknown_material_code(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["materials"][2]["code"] = "M99"
+    assert "not a material" in problems(intake, data)["materials[2].code"]
+
+
+def test_material_hash_and_url(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["materials"][1]["sha256"] = "XYZ"
+    data["materials"][2]["url"] = "http://insecure.example/file.pdf"
+    found = problems(intake, data)
+    assert "materials[1].sha256" in found and "materials[2].url" in found
+
+
+def test_biometric_item_needs_separate_biometric_consent(intake: Intake) -> None:
+    data = example("pension-proof-of-life-hk")
+    data["consents"] = [c for c in data["consents"] if not c["biometric"]]
+    assert "biometric" in problems(intake, data)["consents"]
+
+
+def test_biometric_flag_folded_into_another_consent_is_refused(intake: Intake) -> None:
+    data = example("pension-proof-of-life-hk")
+    data["consents"] = [c for c in data["consents"] if not c["biometric"]]
+    data["consents"][1]["biometric"] = True
+    found = problems(intake, data)
+    assert "separately" in found["consents[1].purpose"]
+
+
+def test_cross_border_transfer_consent_required(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["consents"] = [c for c in data["consents"] if c["purpose"] != "CROSS_BORDER_TRANSFER"]
+    assert "CROSS_BORDER_TRANSFER" in problems(intake, data)["consents"]
+
+
+@pytest.mark.parametrize(
+    ("id_type", "number"),
+    [
+        ("PRC_ID", "440106199304182622"),  # wrong GB 11643 check character
+        ("PRC_ID", "810000199304182621"),  # residence permit prefix, check no longer holds
+        ("HK_ID", "A123456(0)"),
+        ("MO_ID", "2093125(1)"),  # must start 1, 5 or 7
+        ("HKMO_PERMIT", "X12345678"),
+    ],
+)
+def test_identity_check_characters(intake: Intake, id_type: str, number: str) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["idType"] = id_type
+    data["applicant"]["idNumber"] = number
+    data["applicant"]["address"]["region"] = "HK"
+    assert "applicant.idNumber" in problems(intake, data)
+
+
+def test_agent_identity_checked(intake: Intake) -> None:
+    data = example("investor-company-registration-hk")
+    data["agent"]["idNumber"] = "440305198007023140"
+    assert "agent.idNumber" in problems(intake, data)
+
+
+def test_agent_power_of_attorney_must_be_supplied(intake: Intake) -> None:
+    data = example("investor-company-registration-hk")
+    data["materials"] = [m for m in data["materials"] if m["code"] != "M06"]
+    assert "not supplied" in problems(intake, data)["agent.authorisationMaterial"]
+
+
+@pytest.mark.parametrize(
+    ("printed", "canonical"),
+    [
+        ("p902741(a)", "P902741(A)"),
+        ("P 902741 A", "P902741(A)"),
+        ("P902741（A）", "P902741(A)"),
+        ("P902741A", "P902741(A)"),
+    ],
+)
+def test_hkid_printed_forms_normalised(intake: Intake, printed: str, canonical: str) -> None:
+    data = example("investor-company-registration-hk")
+    data["applicant"]["idNumber"] = printed
+    assert intake.parse(data).applicant.identity.number == canonical
+
+
+def test_macao_id_canonical_form(intake: Intake) -> None:
+    data = example("pension-proof-of-life-mo")
+    data["applicant"]["idNumber"] = "70931251"
+    ident = intake.parse(data).applicant.identity
+    assert (ident.number, ident.issuing_country) == ("7093125(1)", "MAC")
+
+
+def test_residence_permit_is_prc_id_from_china(intake: Intake) -> None:
+    from gateway.domain.identity import canonical_id
+
+    data = example("northbound-vehicle-hk")
+    base = "81000019900307002"  # complete the check character with the project's own rule
+    for check in "0123456789X":
+        try:
+            number = canonical_id("PRC_ID", base + check)
+            break
+        except ValueError:
+            continue
+    data["applicant"].update(idType="PRC_ID", idNumber=number, birthDate="1990-03-07")
+    ident = intake.parse(data).applicant.identity
+    assert ident.residence_permit and ident.issuing_country == "CHN"
+
+
+@pytest.mark.parametrize(
+    ("mobile", "region", "e164"),
+    [
+        ("13800138000", "CN-GD", "+8613800138000"),
+        ("+852 9123 4567", "CN-GD", "+85291234567"),
+        ("00852-9123-4567", "CN-GD", "+85291234567"),
+        ("6123 4567", "MO", "+85361234567"),
+        ("9123-4567", "HK", "+85291234567"),
+    ],
+)
+def test_mobile_normalised_to_e164(intake: Intake, mobile: str, region: str, e164: str) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["mobile"] = mobile
+    data["applicant"]["address"]["region"] = region
+    assert intake.parse(data).applicant.mobile == e164
+
+
+def test_mobile_without_country_code_and_no_region_to_read_it_in(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"].update(idType="PASSPORT", idNumber="E12345678", idIssuingCountry="GBR")
+    data["applicant"]["address"]["region"] = "OTHER"
+    data["applicant"]["mobile"] = "91234567"
+    data["applicant"]["birthDate"] = "1990-01-01"
+    assert "applicant.mobile" in problems(intake, data)
+
+
+def test_passport_needs_issuing_country(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"].update(idType="PASSPORT", idNumber="E12345678")
+    assert "applicant.idIssuingCountry" in problems(intake, data)
+
+
+def test_prc_id_birth_date_must_match(intake: Intake) -> None:
+    data = example("driving-licence-exchange-hk")
+    data["applicant"]["birthDate"] = "1993-04-19"
+    assert "birth date" in problems(intake, data)["applicant.birthDate"]
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "车\x07", "x\x7f", "\u0085"])
+def test_control_characters_rejected_with_path(intake: Intake, bad: str) -> None:
+    data = example("northbound-vehicle-hk")
+    data["form"]["vehicleBrand"] = bad
+    data["applicant"]["address"]["lines"][0] = "广州" + bad
+    found = problems(intake, data)
+    assert "form.vehicleBrand" in found and "applicant.address.lines[0]" in found
+
+
+def test_submitted_at_needs_an_offset(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["submittedAt"] = "2025-03-12T10:30:00"
+    assert "submittedAt" in problems(intake, data)
+
+
+def test_unknown_wire_field_is_named(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["nameTraditonal"] = "劉"
+    assert "applicant.nameTraditonal" in problems(intake, data)
+
+
+def test_commitment_refused_for_item_that_does_not_allow_it(intake: Intake, tmp_path) -> None:
+    from gateway.catalogue.loader import bundled_items_dir
+
+    record = json.loads(
+        (bundled_items_dir() / "investor-company-registration.json").read_text("utf-8")
+    )
+    record["commitmentAllowed"] = False
+    (tmp_path / "i.json").write_text(json.dumps(record), "utf-8")
+    found = problems(Intake(Catalogue.load(tmp_path)), example("investor-company-registration-mo"))
+    assert "告知承諾" in found["commitment"]
+
+
+def test_post_delivery_needs_an_address(intake: Intake) -> None:
+    data = example("investor-company-registration-hk")
+    del data["delivery"]["address"]
+    assert "delivery.address" in problems(intake, data)
+
+
+def test_not_json(intake: Intake) -> None:
+    with pytest.raises(ApplicationRejected) as exc:
+        intake.parse(b"{not json")
+    assert "JSON" in exc.value.problems[0].message
+
+
+def test_catalogue_refuses_committed_beyond_statutory(tmp_path) -> None:
+    from gateway.catalogue.loader import bundled_items_dir
+
+    record = json.loads((bundled_items_dir() / "northbound-vehicle.json").read_text("utf-8"))
+    record["committedDays"] = record["statutoryDays"] + 1
+    (tmp_path / "nb.json").write_text(json.dumps(record), "utf-8")
+    with pytest.raises(CatalogueError, match="exceeds statutoryDays"):
+        Catalogue.load(tmp_path)
+
+
+def test_catalogue_keeps_every_version(tmp_path) -> None:
+    from gateway.catalogue.loader import bundled_items_dir
+
+    record = json.loads((bundled_items_dir() / "northbound-vehicle.json").read_text("utf-8"))
+    v2 = dict(record, version=2, committedDays=8)
+    (tmp_path / "nb.json").write_text(json.dumps([record, v2]), "utf-8")
+    cat = Catalogue.load(tmp_path)
+    assert cat.versions(record["itemCode"]) == [1, 2]
+    assert isinstance(cat.get(record["itemCode"], 1), ServiceItem)
