@@ -26,9 +26,9 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.ports import HeaderSpec  # noqa: E402
 from signing import SigningKey, TrustStore, sign, verify  # noqa: E402
 from signing.devca import KeyType, create_ca, generate_key, issue_certificate  # noqa: E402
+from signing.header import HeaderSpec  # noqa: E402
 
 NS = "urn:hk-gov:cbce:1.0"
 HEADER = HeaderSpec(

@@ -14,19 +14,7 @@ from typing import Protocol
 from lxml import etree
 
 from gateway.domain.model import Receipt, Region, StatusReport, Submission
-
-
-@dataclass(frozen=True)
-class HeaderSpec:
-    """Where a signed document of this format names its sender, message id and send time.
-
-    Paths are ElementPath expressions relative to the document root (``{ns}Header/{ns}Sender``).
-    ``signing/`` uses them to read the *signed* header; it knows no agency format itself.
-    """
-
-    sender: str
-    message_id: str
-    sent_at: str
+from signing.header import HeaderSpec
 
 
 class DocumentInvalid(ValueError):

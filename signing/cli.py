@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 from rich.table import Table
 
-from gateway.ports import HeaderSpec
 from signing.algorithms import DS_NS
 from signing.errors import SignatureRejected
+from signing.header import HeaderSpec
 from signing.keydir import DEFAULT_ROTATION_WINDOW, SANDBOX_AGENCIES, KeyDirectory
 from signing.keys import fingerprint
 from signing.trust import RegisteredCertificate, TrustConfigError, TrustStore

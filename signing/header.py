@@ -10,13 +10,28 @@ back to ``findall``. Exactly one element with non-empty text is required: a dupl
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
 from lxml import etree
 
-from gateway.ports import HeaderSpec
 from signing.errors import MalformedDocument
+
+
+@dataclass(frozen=True)
+class HeaderSpec:
+    """Where a signed document of this format names its sender, message id and send time.
+
+    Paths are ElementPath expressions relative to the document root (``{ns}Header/{ns}Sender``).
+    Each agency format declares one; ``signing/`` reads the *signed* header by it and knows no
+    agency format itself.
+    """
+
+    sender: str
+    message_id: str
+    sent_at: str
+
 
 _STEP = re.compile(r"(?:\{[^{}]*\})?[A-Za-z_][\w.\-]*")
 

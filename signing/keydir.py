@@ -28,7 +28,6 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from gateway.domain.model import GATEWAY_PARTY
 from signing.devca import (
     KeyType,
     create_ca,
@@ -40,6 +39,7 @@ from signing.devca import (
 )
 from signing.keys import SigningKey
 from signing.keys import fingerprint as cert_fingerprint
+from signing.parties import GATEWAY_PARTY
 from signing.trust import RegisteredCertificate, TrustConfigError, TrustStore, as_utc
 
 SANDBOX_AGENCIES = (

@@ -37,7 +37,6 @@ from signxml.exceptions import (
     SignXMLException,
 )
 
-from gateway.ports import HeaderSpec
 from signing.errors import (
     CertificateNotRegistered,
     CertificateNotValidAtTime,
@@ -49,7 +48,7 @@ from signing.errors import (
     SignatureStructureError,
     WrongSender,
 )
-from signing.header import read_header
+from signing.header import HeaderSpec, read_header
 from signing.structure import SignatureParts, inspect_signature
 from signing.trust import DEFAULT_CLOCK_SKEW, RegisteredCertificate, TrustStore, as_utc
 from signing.xmlsafe import Limits, hardened_parser, parse_untrusted

@@ -29,7 +29,6 @@ from gateway.domain.model import (
     SubmissionHeader,
     SupplementOut,
 )
-from gateway.ports import HeaderSpec
 from gateway.render.documents import (
     UTC_PLUS_8,
     DocumentWriter,
@@ -38,6 +37,7 @@ from gateway.render.documents import (
     xs_boolean,
     xs_datetime,
 )
+from signing.header import HeaderSpec
 
 NS = "urn:hk-gov:cbce:1.0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

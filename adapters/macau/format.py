@@ -31,7 +31,7 @@ from gateway.domain.model import (
     SubmissionHeader,
     SupplementOut,
 )
-from gateway.ports import DocumentInvalid, HeaderSpec
+from gateway.ports import DocumentInvalid
 from gateway.render.documents import (
     DocumentWriter,
     Schema,
@@ -39,6 +39,7 @@ from gateway.render.documents import (
     xs_boolean,
     xs_datetime,
 )
+from signing.header import HeaderSpec
 
 NS = "urn:mo-gov:sip:1.0"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"

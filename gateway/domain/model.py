@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from signing.parties import GATEWAY_PARTY
+
 Region = Literal["HK", "MO"]
 AddressRegion = Literal["HK", "MO", "CN-GD", "OTHER"]
 Channel = Literal["ONLINE", "MOBILE", "KIOSK", "COUNTER"]
@@ -25,8 +27,6 @@ FieldType = Literal["string", "date", "int", "decimal", "bool", "enum"]
 DeliveryChannel = Literal["ELECTRONIC", "COUNTER", "POST"]
 ConsentPurpose = Literal["CROSS_BORDER_TRANSFER", "CASE_PROCESSING", "BIOMETRIC_VERIFICATION"]
 FormValue = str | int | bool | Decimal | dt.date
-
-GATEWAY_PARTY = "GD-GBA-GW"
 
 
 class Wire(BaseModel):

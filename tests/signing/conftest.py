@@ -21,9 +21,9 @@ from lxml import etree
 from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
-from gateway.ports import HeaderSpec
 from signing import KeyDirectory, SigningKey, Verified, sign, verify
 from signing.devca import generate_key, issue_certificate, self_signed_certificate
+from signing.header import HeaderSpec
 
 HK_NS = "urn:hk-gov:cbce:1.0"
 MO_NS = "urn:mo-gov:sip:1.0"

@@ -7,9 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
-from gateway.ports import HeaderSpec
 from signing import MalformedDocument
-from signing.header import read_header
+from signing.header import HeaderSpec, read_header
 
 NS = "urn:example:fmt"
 Q = f"{{{NS}}}"

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from gateway.domain.model import GATEWAY_PARTY
 from signing import CertificateExpired, KeyDirectory, TrustConfigError, TrustStore
 from signing.keydir import SANDBOX_AGENCIES
+from signing.parties import GATEWAY_PARTY
 
 
 def test_init_lays_out_keys_and_a_readable_trust_list(keydir):

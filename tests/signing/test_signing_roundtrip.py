@@ -8,9 +8,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
-from gateway.domain.model import GATEWAY_PARTY
 from signing import SigningKey, WrongSender, sign
 from signing.keydir import SANDBOX_AGENCIES
+from signing.parties import GATEWAY_PARTY
 
 ALG = {
     "rsa": "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
