@@ -12,12 +12,12 @@ from signing.errors import (
     CertificateNotValidAtTime,
     CertificateNotYetValid,
     CertificateOfAnotherParty,
-    CommentForbidden,
     DigestMismatch,
     DocumentTooDeep,
     DocumentTooLarge,
     DtdForbidden,
     DuplicateId,
+    EncodingForbidden,
     ExternalReferenceForbidden,
     ForbiddenConstruct,
     MalformedDocument,
@@ -31,6 +31,7 @@ from signing.errors import (
     SignatureStructureError,
     SignedElementWrapped,
     UnknownSigner,
+    UnsupportedFormat,
     WeakAlgorithm,
     WrongSender,
 )
@@ -39,7 +40,7 @@ from signing.keys import SigningKey
 from signing.signer import sign
 from signing.trust import RegisteredCertificate, TrustConfigError, TrustStore
 from signing.verifier import Verified, verify
-from signing.xmlsafe import Limits, parse_untrusted
+from signing.xmlsafe import Limits, parse_untrusted, read_limited
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -48,12 +49,12 @@ __all__ = [
     "CertificateNotValidAtTime",
     "CertificateNotYetValid",
     "CertificateOfAnotherParty",
-    "CommentForbidden",
     "DigestMismatch",
     "DocumentTooDeep",
     "DocumentTooLarge",
     "DtdForbidden",
     "DuplicateId",
+    "EncodingForbidden",
     "ExternalReferenceForbidden",
     "ForbiddenConstruct",
     "KeyDirectory",
@@ -73,10 +74,12 @@ __all__ = [
     "TrustConfigError",
     "TrustStore",
     "UnknownSigner",
+    "UnsupportedFormat",
     "Verified",
     "WeakAlgorithm",
     "WrongSender",
     "parse_untrusted",
+    "read_limited",
     "sign",
     "verify",
 ]

@@ -1,8 +1,19 @@
-"""``gbagw keys …`` and the body of ``gbagw verify``, for the main CLI to mount.
+"""``gbagw keys …`` and the building blocks of ``gbagw verify``, for the main CLI to mount.
 
-The main CLI adds ``keys_app`` as the ``keys`` group and calls :func:`verify_command` with the
-:class:`HeaderSpec` of the format it detected from the root namespace; this module knows no
-agency format. The key directory is ``--dir``, else ``$GBAGW_KEYS``, else ``./var/keys``.
+The main CLI adds ``keys_app`` as the ``keys`` group; ``gbagw verify`` reads a document with
+:func:`signing.read_limited`, detects its format from the root namespace and calls
+:func:`verify_document` with that format's :class:`HeaderSpec`; this module knows no agency
+format. The key directory is ``--keys`` (``--dir`` is kept as an alias), else ``$GBAGW_KEYS``,
+else ``./var/keys``.
+
+``gbagw verify`` prints one line per document, never a traceback:
+
+* ``ACCEPTED <file>: signed by <party> (certificate <sha256>, <subject>); message … sent …``
+* ``REJECTED <ReasonCode>: <file>: <why>`` — the reason code is the class name of the
+  :class:`SignatureRejected` subclass (``DtdForbidden``, ``DigestMismatch`` …): stable, unique
+  per refusal, and the same name tests and audit logs use;
+* ``ERROR <Code>: <file>: <why>`` on standard error when the input or the trust list cannot be
+  read (``InputUnreadable``, ``TrustConfigError``).
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from signing.algorithms import DS_NS
 from signing.errors import SignatureRejected
@@ -26,8 +38,8 @@ from signing.header import HeaderSpec
 from signing.keydir import DEFAULT_ROTATION_WINDOW, SANDBOX_AGENCIES, KeyDirectory
 from signing.keys import fingerprint
 from signing.trust import RegisteredCertificate, TrustConfigError, TrustStore
-from signing.verifier import verify
-from signing.xmlsafe import parse_untrusted
+from signing.verifier import Verified, verify
+from signing.xmlsafe import Limits, parse_untrusted, read_limited
 
 KEYS_ENV = "GBAGW_KEYS"
 
@@ -37,8 +49,21 @@ keys_app = typer.Typer(
 
 DirOption = Annotated[
     Path | None,
-    typer.Option("--dir", help=f"key directory (default ${KEYS_ENV}, else ./var/keys)"),
+    typer.Option(
+        "--keys",
+        "--dir",
+        envvar=KEYS_ENV,
+        show_envvar=False,
+        help=f"key directory (default ${KEYS_ENV}, else ./var/keys)",
+    ),
 ]
+#: exit codes of ``gbagw verify`` (and of ``verify_command``)
+EXIT_ACCEPTED, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console that never hard-wraps: piped, rich would wrap at 80 columns."""
+    return Console(stderr=stderr, soft_wrap=True, highlight=False)
 
 
 def default_keys_dir() -> Path:
@@ -48,8 +73,10 @@ def default_keys_dir() -> Path:
 @keys_app.command("init")
 def init_command(
     directory: Annotated[
-        Path | None, typer.Argument(help=f"where to create it (default ${KEYS_ENV})")
+        Path | None,
+        typer.Argument(help=f"where to create it (same as --keys; default ${KEYS_ENV})"),
     ] = None,
+    keys: DirOption = None,
     key_type: Annotated[str, typer.Option(help="rsa (RSA-2048) or ec (ECDSA P-256)")] = "rsa",
     agency: Annotated[
         list[str] | None,
@@ -60,7 +87,9 @@ def init_command(
     """Create a development CA, the gateway's key and one key per sandbox agency."""
     if key_type not in ("rsa", "ec"):
         raise typer.BadParameter("must be rsa or ec", param_hint="--key-type")
-    target = directory or default_keys_dir()
+    if directory is not None and keys is not None and directory != keys:
+        raise typer.BadParameter(f"two key directories given: {directory} and {keys}")
+    target = directory or keys or default_keys_dir()
     try:
         entries = KeyDirectory(target).init(
             key_type=key_type,  # type: ignore[arg-type]
@@ -69,7 +98,10 @@ def init_command(
         )
     except FileExistsError as exc:
         raise typer.BadParameter(f"{exc} (use --force)") from None
-    Console().print(f"Created {len(entries)} keys in {target}; trust list: {target / 'trust.yaml'}")
+    console().print(
+        f"Created {len(entries)} keys in {target}; trust list: {target / 'trust.yaml'}",
+        markup=False,
+    )
 
 
 @keys_app.command("rotate")
@@ -86,15 +118,16 @@ def rotate_command(
 ) -> None:
     """Add a new certificate for a party; the old one is accepted until the window ends."""
     keys = KeyDirectory(directory or default_keys_dir())
-    cert = x509.load_pem_x509_certificate(certificate.read_bytes()) if certificate else None
+    cert = _read_certificate(certificate) if certificate else None
     try:
         entry = keys.rotate(agency, timedelta(days=window_days), certificate=cert)
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
-    Console().print(
+    console().print(
         f"{agency}: new certificate {entry.fingerprint[:16]}… accepted from "
         f"{entry.accepted_from:%Y-%m-%d %H:%M}Z; older ones until "
-        f"{entry.accepted_from + timedelta(days=window_days):%Y-%m-%d %H:%M}Z"
+        f"{entry.accepted_from + timedelta(days=window_days):%Y-%m-%d %H:%M}Z",
+        markup=False,
     )
 
 
@@ -106,12 +139,12 @@ def add_command(
 ) -> None:
     """Register a certificate a party sent (first registration; use rotate to replace one)."""
     keys = KeyDirectory(directory or default_keys_dir())
-    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    cert = _read_certificate(certificate)
     try:
         entry = keys.add_certificate(agency, cert)
     except (ValueError, TrustConfigError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
-    Console().print(f"{agency}: registered certificate {entry.fingerprint[:16]}…")
+    console().print(f"{agency}: registered certificate {entry.fingerprint[:16]}…", markup=False)
 
 
 @keys_app.command("list")
@@ -122,8 +155,15 @@ def list_command(directory: DirOption = None) -> None:
         store = keys.trust_store()
         with_key = {e.fingerprint for e in keys.entries() if e.key}
     except TrustConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--dir") from None
-    Console().print(trust_table(store, with_key, datetime.now(UTC)))
+        raise typer.BadParameter(str(exc), param_hint="--keys") from None
+    console().print(trust_table(store, with_key, datetime.now(UTC)))
+
+
+def _read_certificate(path: Path) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"{path}: not a readable PEM certificate ({exc})") from None
 
 
 def trust_table(store: TrustStore, with_key: set[str], now: datetime) -> Table:
@@ -164,22 +204,116 @@ def _status(registration: RegisteredCertificate, store: TrustStore, now: datetim
 # --- gbagw verify ---------------------------------------------------------------------------
 
 
+class InputUnreadable(Exception):
+    """The document could not be read at all (missing, a directory, no permission …)."""
+
+    def __init__(self, name: str, exc: OSError):
+        why = exc.strerror or type(exc).__name__
+        super().__init__(f"cannot read {name}: {why}")
+
+
 @dataclass(frozen=True)
 class VerifyReport:
-    """What ``gbagw verify`` says about one file; claims are unverified when rejected."""
+    """What ``gbagw verify`` says about one document; claims are unverified when rejected."""
 
-    file: Path
+    #: the name the user gave (``-`` for standard input)
+    file: str
     accepted: bool
-    sender: str | None = None
-    fingerprint: str | None = None
-    message_id: str | None = None
-    sent_at: datetime | None = None
+    #: the accepted document: values are read only from ``verified.element`` (canonical form)
+    verified: Verified | None = None
+    #: class name of the :class:`SignatureRejected` subclass, e.g. ``DigestMismatch``
+    reason_code: str | None = None
     reason: str | None = None
-    error: str | None = None
     #: from the unsigned document, only to help an operator read a rejection
     claimed_sender: str | None = None
     certificate_subject: str | None = None
     registered_party: str | None = None
+
+    @property
+    def sender(self) -> str | None:
+        return self.verified.sender if self.verified else None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.verified.fingerprint if self.verified else None
+
+    @property
+    def message_id(self) -> str | None:
+        return self.verified.message_id if self.verified else None
+
+    @property
+    def sent_at(self) -> datetime | None:
+        return self.verified.sent_at if self.verified else None
+
+    @property
+    def error(self) -> str | None:
+        """Former name of :attr:`reason_code`."""
+        return self.reason_code
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ACCEPTED if self.accepted else EXIT_REJECTED
+
+
+def read_document(name: str | Path, limits: Limits | None = None) -> bytes:
+    """At most ``limits.max_bytes + 1`` bytes of ``name`` (``-``: standard input)."""
+    try:
+        return read_limited(name, limits)
+    except OSError as exc:
+        raise InputUnreadable(str(name), exc) from None
+
+
+def load_trust(keys_dir: Path | None) -> TrustStore:
+    """The trust list of ``keys_dir`` (default: ``$GBAGW_KEYS``, else ``./var/keys``).
+
+    Raises :class:`TrustConfigError` for anything that stops it loading (missing, unreadable,
+    malformed, fingerprint changed).
+    """
+    directory = keys_dir or default_keys_dir()
+    try:
+        return KeyDirectory(directory).trust_store()
+    except TrustConfigError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise TrustConfigError(f"{directory}: {type(exc).__name__}: {exc}") from None
+
+
+def rejected(
+    file: str,
+    exc: SignatureRejected,
+    data: bytes | None = None,
+    header: HeaderSpec | None = None,
+    trust: TrustStore | None = None,
+) -> VerifyReport:
+    """The report of a refusal; with ``data``, ``header`` and ``trust``, unverified hints."""
+    claims = _claims(data, header, trust) if data and header and trust is not None else {}
+    return VerifyReport(
+        file=file,
+        accepted=False,
+        reason_code=type(exc).__name__,
+        reason=exc.message,
+        claimed_sender=claims.get("claimed_sender"),
+        certificate_subject=claims.get("certificate_subject"),
+        registered_party=claims.get("registered_party"),
+    )
+
+
+def verify_document(
+    data: bytes,
+    header: HeaderSpec,
+    trust: TrustStore,
+    *,
+    file: str = "-",
+    agency: str | None = None,
+    now: datetime | None = None,
+    limits: Limits | None = None,
+) -> VerifyReport:
+    """Verify ``data`` as if received from ``agency`` (any registered party when None)."""
+    try:
+        result = verify(data, trust, header, expected_sender=agency, now=now, limits=limits)
+    except SignatureRejected as exc:
+        return rejected(file, exc, data, header, trust)
+    return VerifyReport(file=file, accepted=True, verified=result)
 
 
 def verify_file_report(
@@ -191,30 +325,76 @@ def verify_file_report(
     trust: TrustStore | None = None,
     now: datetime | None = None,
 ) -> VerifyReport:
-    """Verify ``file`` as if received from ``agency`` (any registered party when None)."""
-    data = file.read_bytes()
-    store = (
-        trust if trust is not None else KeyDirectory(keys_dir or default_keys_dir()).trust_store()
-    )
-    try:
-        result = verify(data, store, header, expected_sender=agency, now=now)
-    except SignatureRejected as exc:
-        return VerifyReport(
-            file=file,
-            accepted=False,
-            reason=exc.message,
-            error=type(exc).__name__,
-            **_claims(data, header, store),
+    """Read ``file`` (bounded) and verify it; raises :class:`InputUnreadable` /
+    :class:`TrustConfigError` when the file or the trust list cannot be read."""
+    data = read_document(file)
+    store = trust if trust is not None else load_trust(keys_dir)
+    return verify_document(data, header, store, file=str(file), agency=agency, now=now)
+
+
+def report_line(report: VerifyReport) -> Text:
+    """The one line ``gbagw verify`` prints for ``report`` (no markup is interpreted)."""
+    name = printable(report.file)
+    verified = report.verified
+    if verified is not None:
+        subject = verified.certificate.certificate.subject.rfc4514_string()
+        return Text.assemble(
+            ("ACCEPTED", "green"),
+            printable(
+                f" {name}: signed by {verified.sender} (certificate {verified.fingerprint}, "
+                f"{subject}); message {verified.message_id} sent {verified.sent_at.isoformat()}"
+            ),
         )
-    return VerifyReport(
-        file=file,
-        accepted=True,
-        sender=result.sender,
-        fingerprint=result.fingerprint,
-        message_id=result.message_id,
-        sent_at=result.sent_at,
-        certificate_subject=result.certificate.certificate.subject.rfc4514_string(),
-        registered_party=result.certificate.party,
+    why = report.reason or ""
+    if report.certificate_subject:
+        party = report.registered_party or "no party"
+        why += f"; certificate in KeyInfo: {report.certificate_subject}, registered for {party}"
+    if report.claimed_sender:
+        why += f"; claimed sender (unverified): {report.claimed_sender}"
+    return Text.assemble(("REJECTED", "red"), printable(f" {report.reason_code}: {name}: {why}"))
+
+
+def error_line(code: str, message: str) -> Text:
+    """``ERROR <code>: <message>``, one line: for unreadable input or trust list (exit 2)."""
+    return Text.assemble(("ERROR", "red"), printable(f" {code}: {message}"))
+
+
+def report_json(report: VerifyReport) -> dict[str, object]:
+    """The report as one JSON object; every key is always present (null when not known)."""
+    verified = report.verified
+    return {
+        "file": printable(report.file),
+        "verdict": "accepted" if report.accepted else "rejected",
+        "reason_code": report.reason_code,
+        "reason": report.reason,
+        "signer": verified.sender if verified else None,
+        "certificate_fingerprint": verified.fingerprint if verified else None,
+        "certificate_subject": (
+            verified.certificate.certificate.subject.rfc4514_string()
+            if verified
+            else report.certificate_subject
+        ),
+        "message_id": verified.message_id if verified else None,
+        "sent_at": verified.sent_at.isoformat() if verified else None,
+        "unverified": None
+        if verified
+        else {
+            "claimed_sender": report.claimed_sender,
+            "certificate_registered_for": report.registered_party,
+        },
+    }
+
+
+def printable(text: str) -> str:
+    """``text`` on one line and encodable: control, line-separator and surrogate characters
+    (a file name with undecodable bytes, a newline in a claimed sender) become ``\\x..``."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or ch == " "
+        else ch.encode("unicode_escape", "backslashreplace").decode("ascii", "backslashreplace")
+        for ch in text
     )
 
 
@@ -227,47 +407,36 @@ def verify_command(
     console: Console | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Print who signed ``file`` and whether it is accepted; return the exit code (0 / 1)."""
-    console = console or Console()
+    """Print one line saying who signed ``file`` and whether it is accepted; return the exit
+    code (0 accepted, 1 rejected, 2 file or trust list unreadable)."""
+    console = console or Console(soft_wrap=True, highlight=False)
     try:
         report = verify_file_report(file, header, agency=agency, keys_dir=keys_dir, now=now)
+    except InputUnreadable as exc:
+        console.print(error_line("InputUnreadable", str(exc)))
+        return EXIT_UNREADABLE
     except TrustConfigError as exc:
-        console.print(f"[red]cannot load the trust list:[/] {exc}")
-        return 2
-    if report.accepted:
-        sent = report.sent_at.isoformat() if report.sent_at else "?"
-        console.print(
-            f"[green]ACCEPTED[/] {file}: signed by [bold]{report.sender}[/] "
-            f"(certificate {report.fingerprint}, {report.certificate_subject}); "
-            f"message {report.message_id} sent {sent}"
-        )
-        return 0
-    console.print(f"[red]REJECTED[/] {file}: {report.error}: {report.reason}")
-    if report.certificate_subject:
-        party = report.registered_party or "no party"
-        console.print(
-            f"  certificate in KeyInfo: {report.certificate_subject}, registered for {party}"
-        )
-    if report.claimed_sender:
-        console.print(f"  claimed sender (unverified): {report.claimed_sender}")
-    return 1
+        console.print(error_line("TrustConfigError", f"cannot load the trust list: {exc}"))
+        return EXIT_UNREADABLE
+    console.print(report_line(report))
+    return report.exit_code
 
 
 def _claims(data: bytes, header: HeaderSpec, trust: TrustStore) -> dict[str, str | None]:
-    """Best-effort, unverified hints for a rejected file; never raises."""
+    """Best-effort, unverified hints for a rejected document; never raises."""
     claims: dict[str, str | None] = {}
     try:
         root = parse_untrusted(data)
-    except SignatureRejected:
-        return claims
-    found = root.find(header.sender)
-    claims["claimed_sender"] = (found.text or "").strip() if found is not None else None
-    element = next(root.iter(f"{{{DS_NS}}}X509Certificate"), None)
-    try:
-        cert = x509.load_der_x509_certificate(b64decode("".join((element.text or "").split())))
-    except (AttributeError, ValueError):
-        return claims
-    claims["certificate_subject"] = cert.subject.rfc4514_string()
-    registration = trust.by_fingerprint(fingerprint(cert))
-    claims["registered_party"] = registration.party if registration else None
+        found = root.find(header.sender)
+        claims["claimed_sender"] = (found.text or "").strip() if found is not None else None
+        element = next(root.iter(f"{{{DS_NS}}}X509Certificate"), None)
+        if element is None:
+            return claims
+        der = b64decode("".join((element.text or "").split()))
+        cert = x509.load_der_x509_certificate(der)
+        claims["certificate_subject"] = cert.subject.rfc4514_string()
+        registration = trust.by_fingerprint(fingerprint(cert))
+        claims["registered_party"] = registration.party if registration else None
+    except Exception:  # noqa: BLE001 - hints only: a hostile document must not break the report
+        pass
     return claims

@@ -35,6 +35,22 @@ class DocumentTooLarge(SignatureRejected):
     reason = "too_large"
 
 
+class EncodingForbidden(SignatureRejected):
+    """Not UTF-8 (both specs say UTF-8): another declared encoding, or a UTF-16/32 byte order
+    mark or text. A UTF-8 byte order mark is accepted."""
+
+    reason = "encoding"
+
+
+class UnsupportedFormat(SignatureRejected):
+    """Well-formed, but its root is in no namespace the caller handles (not CBCE or SIP).
+
+    ``signing`` knows no format and never raises it; callers that pick the format by the root
+    namespace (``gbagw verify``) do, so that every refusal is one class hierarchy."""
+
+    reason = "unsupported_format"
+
+
 class DocumentTooDeep(DocumentTooLarge):
     """Nested deeper than the configured element depth."""
 
@@ -51,12 +67,6 @@ class DtdForbidden(ForbiddenConstruct):
     """A DOCTYPE, internal subset or entity (XXE, billion laughs)."""
 
     reason = "dtd"
-
-
-class CommentForbidden(ForbiddenConstruct):
-    """An XML comment: not signed under exclusive C14N, and it can split a signed text node."""
-
-    reason = "comment"
 
 
 class ProcessingInstructionForbidden(ForbiddenConstruct):

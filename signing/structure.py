@@ -74,7 +74,7 @@ def inspect_signature(root: etree._Element) -> SignatureParts:
             f"exactly one ds:Signature is required in the document; found {len(signatures)}"
         )
     signature = signatures[0]
-    in_signature = list(signature)  # elements only: comments and PIs were refused already
+    in_signature = list(signature)  # elements only: the parser drops comments, refuses PIs
     signature_tags = tuple(child.tag for child in in_signature)
     if not signature_tags or signature_tags[0] != _SIGNED_INFO:
         raise SignatureStructureError("ds:Signature must begin with ds:SignedInfo")
@@ -96,7 +96,15 @@ def inspect_signature(root: etree._Element) -> SignatureParts:
     _require_shape(reference_tags, _REFERENCE_SHAPE, "Reference")
     require_digest_method(in_reference[1].get("Algorithm"))
     _require_shape(signature_tags, _SIGNATURE_SHAPE, "Signature")
+    _require_text(in_reference[2], "DigestValue")
+    _require_text(in_signature[1], "SignatureValue")
     return SignatureParts(signature, root_id, _certificates(in_signature[2]))
+
+
+def _require_text(element: etree._Element, name: str) -> None:
+    """signxml base64-decodes these without a check (an empty one raised ``TypeError``)."""
+    if len(element) or not (element.text or "").strip():
+        raise SignatureStructureError(f"ds:{name} must be non-empty base64 text")
 
 
 def _check_location_and_reference(
@@ -129,7 +137,7 @@ def _require_shape(tags: tuple[object, ...], shape: tuple[str, ...], name: str) 
 
 
 def _certificates(key_info: etree._Element) -> tuple[str, ...]:
-    certificates = []
+    certificates: list[str] = []
     for child in key_info:
         tag = child.tag
         if tag == _RETRIEVAL_METHOD:

@@ -2,8 +2,9 @@
 
 Order matters, cheapest and most dangerous first:
 
-1. :func:`parse_untrusted` — one parse; size, depth, DTD/entities, comments, PIs, XInclude and
-   duplicate ``Id`` refused before anything else looks at the tree;
+1. :func:`parse_untrusted` — one parse; size, encoding (UTF-8 only), depth, DTD/entities, PIs,
+   XInclude and duplicate ``Id`` refused before anything else looks at the tree (comments are
+   dropped, the text around them joined);
 2. :func:`inspect_signature` — one ``ds:Signature``, a direct child of the root, one
    ``Reference`` to ``#<root Id>``, only the allowed algorithms and transforms;
 3. the certificate in ``KeyInfo`` must be a *registered* one (looked up by SHA-256
@@ -77,8 +78,9 @@ class _CheckedTreeVerifier(XMLVerifier):
 class Verified:
     """A document accepted as signed by ``sender``; read values only from ``element``."""
 
-    #: the signed root as signxml re-parsed it from the canonical bytes (no signature, no
-    #: comments, nothing unsigned) — never the tree that was received
+    #: the signed root re-parsed from its exclusive C14N bytes (``signed_bytes``: no signature,
+    #: no comments, every text node whole, nothing unsigned) — never the tree that was
+    #: received. The signed header was read from it; read every other value from it too.
     element: etree._Element
     sender: str
     #: SHA-256 (hex) of the signing certificate
@@ -213,6 +215,11 @@ def _verify_signature(
         raise SignatureStructureError(f"signature is not XML-DSig schema-valid: {exc}") from None
     except (SignXMLException, ValueError) as exc:
         raise SignatureInvalid(f"the signature does not verify: {exc}") from None
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        # signxml tripping over a shape the structure checks let through: still a refusal
+        raise SignatureStructureError(
+            f"signxml could not process the signature ({type(exc).__name__}: {exc})"
+        ) from None
     assert not isinstance(result, list)
     if result.signed_xml is None:
         raise SignatureInvalid("the signed data is not an XML element")

@@ -3,16 +3,23 @@
 Everything a test needs comes through the ``kit`` fixture (not imports), so the tests run
 under any pytest import mode. The documents imitate the specs' shapes (root ``Id`` and
 ``SchemaVersion`` / ``VersaoEsquema``, header children, some content); the real renderers live
-in ``adapters/`` and are not imported here.
+in ``adapters/`` and are imported only by the ``cli_kit`` fixture, which runs the real
+``gbagw verify`` on real documents.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import shutil
 import subprocess
+import sys
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -250,3 +257,175 @@ def xmlsec1() -> str:
     if path is None:
         pytest.fail("xmlsec1 is required (apt-get install -y xmlsec1); interop cannot be checked")
     return path
+
+
+# --- the real command line, on real documents (gbagw verify) -------------------------------
+
+
+@dataclass
+class DocumentKind:
+    """One of the four document kinds the gateway signs or receives, unsigned and signable."""
+
+    name: str
+    #: the unsigned root as the real format code rendered it (copy before changing it)
+    unsigned: etree._Element
+    #: the party in the signed header (the one whose key signs it)
+    party: str
+    header: HeaderSpec
+    #: local names of the leaves holding business values (for comment tests)
+    case_ref: str
+    status: str | None
+    sequence: str | None
+
+    def root(self) -> etree._Element:
+        return copy.deepcopy(self.unsigned)
+
+    def header_element(self, root: etree._Element, field: str = "sender") -> etree._Element:
+        found = root.find(getattr(self.header, field))
+        assert found is not None
+        return found
+
+
+class CliKit:
+    """``gbagw verify`` as a user runs it, on a real-time key directory of its own.
+
+    Besides the sandbox agencies, the trust list registers ``HK-EXPIRED`` (a certificate whose
+    validity ended yesterday) and ``HK-FUTURE`` (valid from tomorrow), so time refusals are
+    reachable without touching the clock. Documents are rendered by the real formats: a CBCE
+    CaseSubmission and a SIP PedidoProcesso by the pipeline, a StatusNotice and an
+    EstadoProcesso by the adapters' renderers, as the sandboxes do.
+    """
+
+    gbagw_path = str(Path(sys.executable).with_name("gbagw"))
+
+    def __init__(self, keys: KeyDirectory, pipeline: Any, workdir: Path):
+        self.keys = keys
+        self.workdir = workdir
+        self.now = datetime.now(UTC)
+        ca_key, ca_cert = _load_ca(keys)
+        self._extra: dict[str, SigningKey] = {}
+        for party, start, end in (
+            ("HK-EXPIRED", self.now - timedelta(days=30), self.now - timedelta(days=1)),
+            ("HK-FUTURE", self.now + timedelta(days=1), self.now + timedelta(days=30)),
+        ):
+            private = generate_key("rsa")
+            cert = issue_certificate(ca_key, ca_cert, party, private.public_key(), start, end)
+            keys.add_certificate(party, cert)
+            self._extra[party] = SigningKey(private, cert)
+        self.trust = keys.trust_store()
+        self._keys: dict[str, SigningKey] = {}
+        self.kinds = self._render_kinds(pipeline)
+
+    def key(self, party: str) -> SigningKey:
+        if party in self._extra:
+            return self._extra[party]
+        if party not in self._keys:
+            self._keys[party] = self.keys.signing_key(party)
+        return self._keys[party]
+
+    def sign(
+        self, root: etree._Element, party: str | None = None, kind: str | None = None
+    ) -> bytes:
+        owner = party or (self.kinds[kind].party if kind else "GD-GBA-GW")
+        return to_bytes(sign(root, self.key(owner)))
+
+    def signed(self, kind: str) -> bytes:
+        return self.sign(self.kinds[kind].root(), kind=kind)
+
+    def lax_sign(
+        self,
+        root: etree._Element,
+        key: SigningKey | bytes,
+        signature_method: SignatureMethod,
+        digest: DigestAlgorithm = DigestAlgorithm.SHA256,
+        c14n: CanonicalizationMethod = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+        reference_uri: str | list[str] | None = None,
+    ) -> bytes:
+        """A real signature with signxml's own refusals (SHA-1 …) switched off."""
+        signer = _LaxSigner(
+            signature_algorithm=signature_method, digest_algorithm=digest, c14n_algorithm=c14n
+        )
+        uri = reference_uri or f"#{root.get('Id')}"
+        if isinstance(key, bytes):  # HMAC shared secret
+            return to_bytes(signer.sign(root, key=key, reference_uri=uri))
+        return to_bytes(
+            signer.sign(root, key=key.private_key, cert=[key.certificate], reference_uri=uri)
+        )
+
+    def write(self, name: str, data: bytes) -> Path:
+        path = self.workdir / name
+        path.write_bytes(data)
+        return path
+
+    def gbagw(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """``gbagw verify --keys <dir> ARGS…`` as a real process; output decoded leniently."""
+        done = subprocess.run(
+            [self.gbagw_path, "verify", "--keys", str(self.keys.path), *args],
+            input=stdin if stdin is not None else b"",
+            capture_output=True,
+            timeout=timeout,
+            env={**os.environ, "COLUMNS": "80", "TERM": "dumb"},
+            check=False,
+        )
+        return subprocess.CompletedProcess(
+            done.args,
+            done.returncode,
+            done.stdout.decode("utf-8", "replace"),
+            done.stderr.decode("utf-8", "replace"),
+        )
+
+    def _render_kinds(self, pipeline: Any) -> dict[str, DocumentKind]:
+        from adapters.hk import FORMAT as CBCE
+        from adapters.macau import FORMAT as SIP
+        from gateway.devkit.examples import bundled_examples
+        from gateway.domain import MessageHeader, StatusEvent, StatusReport
+
+        examples = {path.stem: path for path in bundled_examples()}
+        kinds: dict[str, DocumentKind] = {}
+        for name, example, fmt, case_ref in (
+            ("cbce-submission", "driving-licence-exchange-hk", CBCE, "GatewayCaseRef"),
+            ("sip-pedido", "driving-licence-exchange-mo", SIP, "ReferenciaGateway"),
+        ):
+            rendered = pipeline.render(pipeline.accept(examples[example].read_bytes()), None)
+            kinds[name] = DocumentKind(
+                name, rendered.document, "GD-GBA-GW", fmt.header, case_ref, None, None
+            )
+        sent = (self.now - timedelta(minutes=5)).astimezone(HKT)
+
+        def report(sender: str, events: list[tuple[int, str]]) -> StatusReport:
+            return StatusReport(
+                header=MessageHeader(
+                    message_id=str(uuid.uuid4()),
+                    case_ref="GBA-0123456789ABCDEF0123",
+                    sent_at=sent,
+                    sender=sender,
+                    recipient="GD-GBA-GW",
+                ),
+                agency_case_ref="TD/2026/000123" if sender.startswith("HK") else "DSAT-2026-0042",
+                events=[
+                    StatusEvent(seq=seq, agency_status=status, changed_at=sent, remarks="已受理")
+                    for seq, status in events
+                ],
+            )
+
+        render_notice = getattr(CBCE, "render_status_notice", None) or CBCE.render_status
+        notice = render_notice(report("HK-TD", [(12, "IN_PROGRESS")]))
+        CBCE.validate(notice)
+        kinds["cbce-status"] = DocumentKind(
+            "cbce-status", notice, "HK-TD", CBCE.header, "AgencyCaseRef", "Status", "Seq"
+        )
+        estado = SIP.render_status(report("MO-DSAT", [(11, "RECEBIDO"), (12, "EM_APRECIACAO")]))
+        SIP.validate(estado)
+        kinds["sip-estado"] = DocumentKind(
+            "sip-estado", estado, "MO-DSAT", SIP.header, "NumeroProcesso", "Estado", "Sequencia"
+        )
+        return kinds
+
+
+@pytest.fixture(scope="session")
+def cli_kit(tmp_path_factory: pytest.TempPathFactory, pipeline: Any) -> CliKit:
+    keys = KeyDirectory(tmp_path_factory.mktemp("keys-cli"))
+    keys.init(agencies=("HK-TD", "HK-CR", "MO-DSAT", "MO-DSI"))
+    return CliKit(keys, pipeline, tmp_path_factory.mktemp("cli-documents"))

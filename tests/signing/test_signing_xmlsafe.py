@@ -5,17 +5,19 @@ from __future__ import annotations
 import time
 
 import pytest
+from lxml import etree
 
 from signing import (
-    CommentForbidden,
     DocumentTooLarge,
     DtdForbidden,
     DuplicateId,
+    EncodingForbidden,
     ExternalReferenceForbidden,
     Limits,
     MalformedDocument,
     ProcessingInstructionForbidden,
     parse_untrusted,
+    read_limited,
 )
 from signing.errors import DocumentTooDeep
 
@@ -50,21 +52,73 @@ def test_billion_laughs_is_refused_quickly():
 
 
 def test_dtd_in_another_encoding_is_still_refused():
-    """The byte pre-scan misses UTF-16; the parsed document's docinfo catches it."""
+    """The byte pre-scan misses UTF-16: refused for its encoding before the parser runs."""
     payload = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'
     data = payload.encode("utf-16")
     assert b"<!DOCTYPE" not in data
-    with pytest.raises(DtdForbidden):
+    with pytest.raises(EncodingForbidden):
         parse_untrusted(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '<a Id="x">香港</a>'.encode("utf-16"),  # BOM, no declaration: libxml2 reads it silently
+        '<a Id="x">香港</a>'.encode("utf-16-le"),
+        '<a Id="x">香港</a>'.encode("utf-16-be"),
+        '<a Id="x">香港</a>'.encode("utf-32"),
+        '<?xml version="1.0" encoding="UTF-16"?><a/>'.encode("utf-16"),
+        '<?xml version="1.0" encoding="ISO-8859-1"?><a>é</a>'.encode("latin-1"),
+        b'<?xml version="1.0" encoding="US-ASCII"?><a/>',
+        b"<?xml version='1.0' encoding='utf8'?><a/>",
+        b'\xef\xbb\xbf<?xml version="1.0" encoding="windows-1252"?><a/>',
+        '<?xml version="1.0" encoding="cp037"?><a/>'.encode("cp037"),  # EBCDIC
+    ],
+)
+def test_only_utf8_is_accepted(data):
+    with pytest.raises(EncodingForbidden):
+        parse_untrusted(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '<a Id="x">香港</a>'.encode(),
+        '<?xml version="1.0" encoding="UTF-8"?><a>香港</a>'.encode(),
+        '<?xml version="1.0" encoding="utf-8"?><a>香港</a>'.encode(),
+        b"\xef\xbb\xbf" + '<?xml version="1.0" encoding="UTF-8"?><a>香港</a>'.encode(),
+        b"\xef\xbb\xbf" + "<a>香港</a>".encode(),
+    ],
+)
+def test_utf8_with_or_without_declaration_or_bom_is_accepted(data):
+    assert parse_untrusted(data).text == "香港"
 
 
 @pytest.mark.parametrize(
     "payload",
     [b"<a><!-- c --></a>", b"<!-- before --><a/>", b"<a/><!-- after -->", b"<a>x<!---->y</a>"],
 )
-def test_comments_are_refused_anywhere(payload):
-    with pytest.raises(CommentForbidden):
-        parse_untrusted(payload)
+def test_comments_are_dropped_anywhere(payload):
+    root = parse_untrusted(payload)
+    assert next(root.iter(etree.Comment), None) is None
+    assert not list(root.itersiblings()) and not list(root.itersiblings(preceding=True))
+
+
+def test_a_comment_splitting_text_does_not_cut_the_value():
+    root = parse_untrusted(b"<a><b>12<!-- x -->34<!---->5</b>t<!-- y -->ail</a>")
+    assert root.findtext("b") == "12345" and len(root[0]) == 0
+    assert root[0].tail == "tail"
+
+
+def test_read_limited_reads_at_most_one_byte_over_the_limit(tmp_path):
+    assert len(read_limited("/dev/zero", Limits(max_bytes=1000))) == 1001
+    small = tmp_path / "small.xml"
+    small.write_bytes(b"<a/>")
+    assert read_limited(small) == b"<a/>"
+    with pytest.raises(IsADirectoryError):
+        read_limited(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        read_limited(tmp_path / "missing")
 
 
 @pytest.mark.parametrize(
@@ -122,13 +176,23 @@ def test_malformed_and_wrong_input():
         # the byte fast path must not be fooled by cbce:Identity-like names next to a real e:Id
         b'<a Id="x" xmlns:p="urn:p" xmlns:e="urn:e"><p:Identity/><c e:Id="x"/></a>',
         b'<a Id="x" xmlns:e="urn:e"><c e:Id\n  =  "x"/></a>',
-        '<a Id="x" xmlns:e="urn:e"><c e:Id="x"/></a>'.encode("utf-16"),
-        # UTF-7 spells the colon "+ADo-": libxml2 decodes this attribute name to e:Id
-        b'<?xml version="1.0" encoding="UTF-7"?><a Id="x" xmlns:e="urn:e"><c e+ADo-Id="x"/></a>',
     ],
 )
 def test_prefixed_duplicate_ids_are_refused(payload):
     with pytest.raises(DuplicateId):
+        parse_untrusted(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '<a Id="x" xmlns:e="urn:e"><c e:Id="x"/></a>'.encode("utf-16"),
+        # UTF-7 spells the colon "+ADo-": libxml2 would decode this attribute name to e:Id
+        b'<?xml version="1.0" encoding="UTF-7"?><a Id="x" xmlns:e="urn:e"><c e+ADo-Id="x"/></a>',
+    ],
+)
+def test_ids_spelled_in_other_encodings_never_reach_the_parser(payload):
+    with pytest.raises(EncodingForbidden):
         parse_untrusted(payload)
 
 
