@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from gateway.domain import ServiceItem
 from gateway.domain.codes import uscc_valid
-from gateway.domain.model import ServiceItem
 
 _ITEM_CODE = re.compile(r"[0-9A-Z]{18,40}")
 
@@ -44,9 +44,10 @@ def check_item(item: ServiceItem) -> list[str]:
         problems.append(
             f"committedDays {item.committed_days} exceeds statutoryDays {item.statutory_days}"
         )
-    for seen, kind in ((item.materials, "material"), (item.form, "form field")):
-        keys = [getattr(x, "code", None) or getattr(x, "key", "") for x in seen]
-        for dup in sorted({k for k in keys if keys.count(k) > 1}):
+    codes = [m.code for m in item.materials]
+    keys = [f.key for f in item.form]
+    for kind, names in (("material", codes), ("form field", keys)):
+        for dup in sorted({k for k in names if names.count(k) > 1}):
             problems.append(f"duplicate {kind} {dup}")
     for f in item.form:
         if (f.type == "enum") != bool(f.enum):
@@ -82,7 +83,7 @@ class Catalogue:
     def versions(self, item_code: str) -> list[int]:
         return sorted(v for c, v in self._items if c == item_code)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ServiceItem]:
         return iter(sorted(self._items.values(), key=lambda i: (i.item_code, i.version)))
 
     def __len__(self) -> int:

@@ -13,6 +13,8 @@ import re
 import unicodedata
 from typing import Literal
 
+from gateway.clock import GBA_TZ, SystemClock
+
 IdType = Literal["PRC_ID", "HK_ID", "MO_ID", "HKMO_PERMIT", "PASSPORT"]
 PhoneRegion = Literal["HK", "MO", "CN"]
 AddressRegion = Literal["HK", "MO", "CN-GD", "OTHER"]
@@ -67,7 +69,7 @@ def prc_check_char(first17: str) -> str:
     return _PRC_CHECK[total % 11]
 
 
-def _canonical_prc(raw: str) -> str:
+def _canonical_prc(raw: str, today: dt.date) -> str:
     s = _normalise(raw, "PRC_ID")
     if len(s) == 15 and s.isdigit():
         raise IdentityError(
@@ -82,7 +84,7 @@ def _canonical_prc(raw: str) -> str:
         born = dt.date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
     except ValueError:
         raise IdentityError("PRC_ID: the embedded birth date is not a real date") from None
-    if born.year < 1900 or born > dt.date.today():
+    if born.year < 1900 or born > today:
         raise IdentityError("PRC_ID: the embedded birth date is out of range")
     expected = prc_check_char(s[:17])
     if s[17] != expected:
@@ -149,8 +151,8 @@ def _canonical_passport(raw: str) -> str:
     return s
 
 
+# PRC_ID is not here: only its check needs to know what day it is.
 _CANONICAL = {
-    "PRC_ID": _canonical_prc,
     "HK_ID": _canonical_hkid,
     "MO_ID": _canonical_moid,
     "HKMO_PERMIT": _canonical_permit,
@@ -158,12 +160,15 @@ _CANONICAL = {
 }
 
 
-def canonical_id(id_type: IdType, raw: str) -> str:
+def canonical_id(id_type: IdType, raw: str, *, today: dt.date | None = None) -> str:
     """The canonical printed form of an ID number, check character verified.
 
     ``PRC_ID`` 18 characters (X upper-case); ``HK_ID`` ``A123456(7)`` / ``AB123456(7)``;
     ``MO_ID`` ``1234567(8)``; ``HKMO_PERMIT`` ``H12345678``; ``PASSPORT`` upper-case, no spaces.
+    ``today`` (default: the system clock, in UTC+8) bounds the birth date a PRC_ID embeds.
     """
+    if id_type == "PRC_ID":
+        return _canonical_prc(raw, today if today is not None else SystemClock().today(GBA_TZ))
     try:
         parse = _CANONICAL[id_type]
     except (KeyError, TypeError):

@@ -83,6 +83,13 @@ def test_prc_invalid_content(body, message):
         canonical_id("PRC_ID", number)
 
 
+def test_prc_birth_date_bounded_by_the_given_day():
+    number = "440106199304182621"  # born 1993-04-18
+    assert canonical_id("PRC_ID", number, today=dt.date(1993, 4, 18)) == number
+    with pytest.raises(IdentityError, match="out of range"):
+        canonical_id("PRC_ID", number, today=dt.date(1993, 4, 17))
+
+
 @pytest.mark.parametrize("raw", ["4401061993041826", "4401061993041826211", "44010619930418262Y"])
 def test_prc_bad_shape(raw):
     with pytest.raises(IdentityError, match="18 characters"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 
 import pytest
 
-from gateway.catalogue.loader import Catalogue, CatalogueError
+from gateway.catalogue.loader import Catalogue
+from gateway.clock import FixedClock
 from gateway.devkit.examples import bundled_examples
-from gateway.domain.model import ServiceItem
 from gateway.intake.validator import ApplicationRejected, Intake
 
 EXAMPLES = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in bundled_examples()}
@@ -335,22 +336,106 @@ def test_not_json(intake: Intake) -> None:
     assert "JSON" in exc.value.problems[0].message
 
 
-def test_catalogue_refuses_committed_beyond_statutory(tmp_path) -> None:
-    from gateway.catalogue.loader import bundled_items_dir
-
-    record = json.loads((bundled_items_dir() / "northbound-vehicle.json").read_text("utf-8"))
-    record["committedDays"] = record["statutoryDays"] + 1
-    (tmp_path / "nb.json").write_text(json.dumps(record), "utf-8")
-    with pytest.raises(CatalogueError, match="exceeds statutoryDays"):
-        Catalogue.load(tmp_path)
+# --- the JSON text, the clock, strict types, problems that do not hide one another -------------
 
 
-def test_catalogue_keeps_every_version(tmp_path) -> None:
-    from gateway.catalogue.loader import bundled_items_dir
+def test_duplicate_key_refused_with_its_path(intake: Intake) -> None:
+    text = json.dumps(example("northbound-vehicle-hk"), ensure_ascii=False)
+    text = text.replace('"idNumber": ', '"idNumber": "X000000(0)", "idNumber": ', 1)
+    with pytest.raises(ApplicationRejected) as exc:
+        intake.parse(text.encode())
+    assert [str(p) for p in exc.value.problems] == ["applicant.idNumber: duplicate key"]
 
-    record = json.loads((bundled_items_dir() / "northbound-vehicle.json").read_text("utf-8"))
-    v2 = dict(record, version=2, committedDays=8)
-    (tmp_path / "nb.json").write_text(json.dumps([record, v2]), "utf-8")
-    cat = Catalogue.load(tmp_path)
-    assert cat.versions(record["itemCode"]) == [1, 2]
-    assert isinstance(cat.get(record["itemCode"], 1), ServiceItem)
+
+def test_byte_order_mark_refused(intake: Intake) -> None:
+    data = b"\xef\xbb\xbf" + json.dumps(example("northbound-vehicle-hk")).encode()
+    assert "byte-order mark" in problems_of_bytes(intake, data)[""]
+
+
+def test_deep_document_refused_without_recursion_error(intake: Intake) -> None:
+    assert "nested deeper than" in problems_of_bytes(intake, b"[" * 10_000 + b"]" * 10_000)[""]
+
+
+def problems_of_bytes(intake: Intake, data: bytes) -> dict[str, str]:
+    with pytest.raises(ApplicationRejected) as exc:
+        intake.parse(data)
+    return {p.path: p.message for p in exc.value.problems}
+
+
+def test_birth_date_in_the_future_by_the_injected_clock() -> None:
+    data = example("northbound-vehicle-hk")
+    born = dt.date.fromisoformat(data["applicant"]["birthDate"])
+    # 23:30 UTC the day before is already the birth day in Guangdong (UTC+8)
+    eve = dt.datetime.combine(born, dt.time(23, 30), dt.UTC) - dt.timedelta(days=1)
+    day_before = FixedClock(eve - dt.timedelta(hours=8))
+    assert (
+        "future"
+        in problems(Intake(Catalogue.load(), clock=day_before), data)["applicant.birthDate"]
+    )
+    assert Intake(Catalogue.load(), clock=FixedClock(eve)).parse(data).applicant.birth_date == born
+
+
+def test_prc_id_birth_date_checked_against_the_injected_clock() -> None:
+    data = example("driving-licence-exchange-hk")  # PRC_ID 440106199304182621
+    clock = FixedClock(dt.datetime(1993, 4, 17, 12, tzinfo=dt.UTC))
+    found = problems(Intake(Catalogue.load(), clock=clock), data)
+    assert "out of range" in found["applicant.idNumber"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("itemVersion",), "1"),
+        (("consents", 0, "biometric"), "false"),
+        (("applicant", "birthDate"), 19930418),  # not a Unix timestamp either
+        (("submittedAt",), 1741746600),
+        (("materials", 0, "size"), "944472"),
+    ],
+)
+def test_values_only_in_their_json_type(intake: Intake, path: tuple, value: object) -> None:
+    data = example("northbound-vehicle-hk")
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    expected = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    assert expected in problems(intake, data)
+
+
+def test_unknown_field_in_a_nested_address_is_named(intake: Intake) -> None:
+    data = example("investor-company-registration-hk")
+    data["delivery"]["address"]["postcode"] = "000000"
+    assert "delivery.address.postcode" in problems(intake, data)
+
+
+def test_shape_error_does_not_hide_item_rules(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["email"] = "not-an-address"
+    data["applicant"]["idType"] = "HK_ID"
+    data["applicant"]["idNumber"] = "A123456(0)"
+    del data["form"]["vin"]
+    data["channel"] = "KIOSK"
+    data["consents"] = [c for c in data["consents"] if c["purpose"] != "CROSS_BORDER_TRANSFER"]
+    found = problems(intake, data)
+    assert {
+        "applicant.email",
+        "applicant.idNumber",
+        "form.vin",
+        "channel",
+        "consents",
+    } <= set(found)
+
+
+def test_identity_and_mobile_come_out_normalised(intake: Intake) -> None:
+    data = example("investor-company-registration-hk")
+    data["applicant"]["idNumber"] = "p 902741 a"
+    data["applicant"]["mobile"] = "+852 9123-4567"
+    applicant = intake.parse(data).applicant
+    assert (applicant.identity.number, applicant.mobile) == ("P902741(A)", "+85291234567")
+
+
+def test_python_field_names_are_not_wire_names(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["id_number"] = data["applicant"].pop("idNumber")
+    found = problems(intake, data)
+    assert "applicant.id_number" in found and "applicant.idNumber" in found
