@@ -37,6 +37,7 @@ from signing.devca import (  # noqa: E402
     write_certificate,
     write_private_key,
 )
+from signing.parties import GATEWAY_PARTY  # noqa: E402
 
 
 def rate(fn, items, seconds: float) -> float:
@@ -54,7 +55,7 @@ def make_key(kind: str, directory: Path) -> SigningKey:
     ca_key, ca_cert = create_ca(now, key_type=kind)
     key = generate_key(kind)
     cert = issue_certificate(
-        ca_key, ca_cert, "GD-GBA-GW", key.public_key(), now, now + dt.timedelta(days=1)
+        ca_key, ca_cert, GATEWAY_PARTY, key.public_key(), now, now + dt.timedelta(days=1)
     )
     key_path, cert_path = directory / f"{kind}.key.pem", directory / f"{kind}.cert.pem"
     write_private_key(key_path, key)

@@ -13,7 +13,14 @@ from typing import Protocol
 
 from lxml import etree
 
-from gateway.domain.model import Receipt, Region, StatusReport, Submission
+from gateway.domain import (
+    MessageHeader,
+    Receipt,
+    Region,
+    StatusReport,
+    Submission,
+    Supplement,
+)
 from signing.header import HeaderSpec
 
 
@@ -27,7 +34,15 @@ class DocumentInvalid(ValueError):
 
 
 class AgencyFormat(Protocol):
-    """Render and check one agency document format (HK CBCE, Macao SIP, ...)."""
+    """Render and read one agency document format (HK CBCE, Macao SIP, ...).
+
+    Everything the core and the transports call on a format, and nothing else: what is
+    particular to one format (CBCE faults, SIP status queries, what a sandbox agency renders)
+    stays on that adapter's own class. Renderers return *unsigned* roots carrying the ``Id``
+    their signature will reference; parsers take roots whose signature has already been
+    verified and that are schema-valid, and raise :class:`DocumentInvalid` (never anything
+    else) when a document is not what they expect.
+    """
 
     region: Region
     #: XML namespace of the format's documents (how an inbound document finds its format)
@@ -36,10 +51,38 @@ class AgencyFormat(Protocol):
     agency_pattern: str
     #: every status code an agency of this format can report (mappings must cover them all)
     status_codes: frozenset[str]
+    #: where the signed header fields are, for :func:`signing.verify`
     header: HeaderSpec
+
+    # --- gateway -> agency ------------------------------------------------------------------
 
     def render_submission(self, submission: Submission) -> etree._Element:
         """The unsigned submission root, carrying an ``Id`` for its signature to reference."""
+        ...
+
+    def render_supplement(self, supplement: Supplement) -> etree._Element:
+        """The unsigned answer to a request for documents (補正), with its ``Id``."""
+        ...
+
+    # --- agency -> gateway (roots already verified and schema-valid) -------------------------
+
+    def parse_header(self, root: etree._Element) -> MessageHeader:
+        """The header of any signed document of the format."""
+        ...
+
+    def parse_receipt(self, root: etree._Element) -> Receipt:
+        """The agency's acknowledgement of a submission or supplement."""
+        ...
+
+    def parse_status(self, root: etree._Element) -> StatusReport:
+        """A status notice or report, statuses still in the agency's own codes."""
+        ...
+
+    # --- checks -------------------------------------------------------------------------------
+
+    def submission_fingerprint(self, root: etree._Element) -> str:
+        """SHA-256 of what a submission *says* (not its message id, send time or signature):
+        equal for a retry of the same content, different for a conflicting repeat."""
         ...
 
     def validate(self, root: etree._Element) -> None:
@@ -71,7 +114,9 @@ class DeliveryResult:
 class AgencyCallFailed(Exception):
     """A call that returns data (a status fetch) failed; ``result.outcome`` says if retrying helps.
 
-    Every transport raises this (or a subclass), so the core catches one type for all formats.
+    Every transport raises this (or a subclass), so the core catches one type for all formats:
+    :attr:`Outcome.RETRYABLE` (agency down, timeout) or :attr:`Outcome.PERMANENT` (bad endpoint
+    URL, unverifiable answer …), with the reason in ``result.detail``.
     """
 
     def __init__(self, result: DeliveryResult):
@@ -84,7 +129,15 @@ class AgencyCallFailed(Exception):
 
 
 class AgencyClient(Protocol):
-    """One agency endpoint. Every signed answer is verified before it is believed."""
+    """One agency endpoint. Every signed answer is verified before it is believed.
+
+    Believed means: signed by the agency the client was made for, schema-valid, about the case
+    asked about and addressed to the gateway (``signing.parties.GATEWAY_PARTY``); anything else
+    is :attr:`Outcome.PERMANENT` with the reason. No public method returns an unverified answer.
+    Built by the entry point ``connect(url, trust, *, agency, timeout, transport=None)``, where
+    ``transport`` is an ``httpx.BaseTransport`` replacing the network (tests), and a URL that is
+    not http(s) with a host makes every call PERMANENT.
+    """
 
     def submit(self, signed_document: bytes) -> DeliveryResult:
         """Deliver a signed submission; duplicate-safe on the agency side by message id."""

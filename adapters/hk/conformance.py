@@ -22,7 +22,6 @@ from adapters.hk import FORMAT
 from adapters.hk.format import NS
 from adapters.hk.transport import read_fault
 from gateway.devkit.conformance import CheckResult, example_for
-from gateway.domain.model import GATEWAY_PARTY
 from gateway.ports import DocumentInvalid
 from gateway.render.pipeline import Pipeline
 from signing import (
@@ -34,6 +33,7 @@ from signing import (
     sign,
     verify,
 )
+from signing.parties import GATEWAY_PARTY
 
 XML = "application/xml; charset=utf-8"
 DEFAULT_AGENCY = "HK-TD"

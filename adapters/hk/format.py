@@ -3,6 +3,8 @@
 Renderers return unsigned roots (``signing/`` adds the ``ds:Signature`` as last child); parsers
 take a root whose signature has already been verified and read leaf ``.text`` directly (a leaf
 with a child, i.e. a comment the caller should have refused, raises instead of truncating).
+Implements :class:`gateway.ports.AgencyFormat`; every parse error is a
+:class:`~gateway.ports.DocumentInvalid`, as in the Macao format.
 """
 
 from __future__ import annotations
@@ -10,25 +12,26 @@ from __future__ import annotations
 import datetime as dt
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from gateway.domain.model import (
-    AddressOut,
+from gateway.domain import (
+    Address,
     DocumentRef,
     Identity,
     MessageHeader,
     PendingDocument,
-    PersonOut,
+    Person,
     Receipt,
     Region,
     ResultRef,
     StatusEvent,
     StatusReport,
     Submission,
-    SubmissionHeader,
-    SupplementOut,
+    Supplement,
 )
+from gateway.ports import AgencyFormat, DocumentInvalid
 from gateway.render.documents import (
     UTC_PLUS_8,
     DocumentWriter,
@@ -40,7 +43,6 @@ from gateway.render.documents import (
 from signing.header import HeaderSpec
 
 NS = "urn:hk-gov:cbce:1.0"
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SCHEMA_VERSION = "1.0"
 STATUS_CODES = frozenset(
     {
@@ -105,7 +107,8 @@ def _writer(name: str, signed_id: str | None) -> DocumentWriter:
 def _leaf_text(el: etree._Element) -> str | None:
     """``.text`` of a leaf; a child (a comment the caller let through) would cut the value short."""
     if len(el):
-        raise ValueError(f"CBCE {etree.QName(el).localname}: expected text only")
+        name = etree.QName(el).localname
+        raise DocumentInvalid(name, [f"CBCE {name}: expected text only"])
     return el.text
 
 
@@ -114,7 +117,8 @@ def _text(parent: etree._Element, path: str) -> str:
     el = parent.find("/".join(_q(p) for p in path.split("/")))
     text = None if el is None else _leaf_text(el)
     if text is None:
-        raise ValueError(f"CBCE {etree.QName(parent).localname}: no {path}")
+        name = etree.QName(parent).localname
+        raise DocumentInvalid(name, [f"CBCE {name}: no {path}"])
     return text
 
 
@@ -125,7 +129,9 @@ def _opt_text(parent: etree._Element, name: str) -> str | None:
 
 def _expect(root: etree._Element, name: str) -> None:
     if root.tag != _q(name):
-        raise ValueError(f"expected CBCE {name}, got {root.tag}")
+        raise DocumentInvalid(
+            str(etree.QName(root).localname), [f"expected CBCE {name}, got {root.tag}"]
+        )
 
 
 class CbceFormat:
@@ -180,12 +186,12 @@ class CbceFormat:
             c = s.commitment
             w.leaf("Commitment", c.text, Accepted=xs_boolean(c.accepted), At=xs_datetime(c.at))
         with w.element("Consents"):
-            for c in s.consents:
+            for consent in s.consents:
                 w.leaf(
                     "Consent",
-                    Purpose=c.purpose,
-                    Biometric=xs_boolean(c.biometric),
-                    GivenAt=xs_datetime(c.at),
+                    Purpose=consent.purpose,
+                    Biometric=xs_boolean(consent.biometric),
+                    GivenAt=xs_datetime(consent.at),
                 )
         t = s.time_limit
         w.leaf(
@@ -201,12 +207,12 @@ class CbceFormat:
                 self._address(w, s.delivery.address)
         return w.finish()
 
-    def render_supplement(self, s: SupplementOut) -> etree._Element:
+    def render_supplement(self, supplement: Supplement) -> etree._Element:
         """A Supplement (補正 answer), unsigned, ``Id="sp-<MessageId>"``."""
-        w = _writer("Supplement", f"sp-{s.header.message_id}")
-        self._header(w, s.header)
-        w.leaf("AgencyCaseRef", s.agency_case_ref)
-        self._documents(w, s.documents)
+        w = _writer("Supplement", f"sp-{supplement.header.message_id}")
+        self._header(w, supplement.header)
+        w.leaf("AgencyCaseRef", supplement.agency_case_ref)
+        self._documents(w, supplement.documents)
         return w.finish()
 
     # --- agency -> gateway (what a sandbox agency sends) ---------------------------------------
@@ -219,7 +225,7 @@ class CbceFormat:
         w.leaf("ReceivedAt", xs_datetime(r.received_at))
         return w.finish()
 
-    def render_status_notice(self, report: StatusReport) -> etree._Element:
+    def render_status(self, report: StatusReport) -> etree._Element:
         """A StatusNotice, unsigned, ``Id="sn-<MessageId>"``: CBCE sends one change per notice."""
         if len(report.events) != 1:
             raise ValueError(f"a StatusNotice carries exactly one event, got {len(report.events)}")
@@ -318,7 +324,7 @@ class CbceFormat:
     # --- shared pieces ------------------------------------------------------------------------
 
     @staticmethod
-    def _header(w: DocumentWriter, h: SubmissionHeader | MessageHeader) -> None:
+    def _header(w: DocumentWriter, h: MessageHeader) -> None:
         with w.element("Header"):
             w.leaf("MessageId", h.message_id)
             w.leaf("GatewayCaseRef", h.case_ref)
@@ -327,7 +333,7 @@ class CbceFormat:
             w.leaf("Recipient", h.recipient)
 
     @staticmethod
-    def _person(w: DocumentWriter, p: PersonOut) -> None:
+    def _person(w: DocumentWriter, p: Person) -> None:
         if p.name_zh is not None:
             w.leaf("NameZh", p.name_zh)
         with w.element("NameEn"):
@@ -337,7 +343,7 @@ class CbceFormat:
         w.leaf("Identity", p.identity.number, Type=kind, IssuingPlace=place)
 
     @staticmethod
-    def _address(w: DocumentWriter, a: AddressOut) -> None:
+    def _address(w: DocumentWriter, a: Address) -> None:
         with w.element("Address"):
             for line in a.lines:
                 w.leaf("Line", line)
@@ -367,3 +373,7 @@ def _identity(identity: Identity) -> tuple[str, str]:
             f"{identity.type} issued by {identity.issuing_country}: CBCE {kind} requires {expected}"
         )
     return kind, identity.issuing_country
+
+
+if TYPE_CHECKING:  # the type checker proves the format has the port's shape, member by member
+    _port: AgencyFormat = CbceFormat()

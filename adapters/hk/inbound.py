@@ -3,8 +3,8 @@
 204 when stored (a duplicate too: the caller's store decides by Seq and MessageId); 400 +
 Fault when the agency must not retry: SCHEMA (not a valid StatusNotice), SIGNATURE (not
 signed by a registered agency), UNKNOWN_CASE, UNAUTHORISED (signed by an agency other than
-the one the case was sent to). A failure of the store itself is 500 INTERNAL, which the
-agency retries.
+the one the case was sent to, or not addressed to the gateway). A failure of the store itself
+is 500 INTERNAL, which the agency retries.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
-from gateway.domain.model import StatusReport
+from gateway.domain import StatusReport
 from gateway.ports import DocumentInvalid
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
+from signing.parties import GATEWAY_PARTY
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ def create_receiver(trust: TrustStore, on_notice: NoticeSink, known_case: CaseLo
             raise _Refused(400, "UNKNOWN_CASE", "no such case")
         if verified.sender != agency:
             raise _Refused(400, "UNAUTHORISED", "the case was not sent to this agency")
+        if report.header.recipient != GATEWAY_PARTY:
+            raise _Refused(400, "UNAUTHORISED", "the notice is not addressed to the gateway")
         on_notice(report, body)
         return report
 

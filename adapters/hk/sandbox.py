@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -30,10 +32,11 @@ from adapters.sandbox import (
     SandboxEvent,
     UnknownCase,
 )
-from gateway.domain.model import GATEWAY_PARTY, MessageHeader, Receipt, StatusReport
+from gateway.domain import MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
 from gateway.render.documents import UTC_PLUS_8
 from signing import SignatureRejected, parse_untrusted, sign, verify
+from signing.parties import GATEWAY_PARTY
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +99,7 @@ class HkSandbox:
                     agency_case_ref=event.agency_case_ref,
                     events=[event.to_status_event(event.status.value)],  # CBCE codes = canonical
                 )
-                root = FORMAT.render_status_notice(report)
+                root = FORMAT.render_status(report)
                 FORMAT.validate(root)
                 cached = _bytes(sign(root, self.agency.signing_key(event.agency)))
                 self._notices[event.message_id] = cached
@@ -227,12 +230,15 @@ class HkSandbox:
         return True
 
 
-def create_app(config: SandboxConfig, *, agency: SandboxAgency | None = None) -> FastAPI:
+def create_app(
+    config: SandboxConfig | Mapping[str, Any] | str | Path, *, agency: SandboxAgency | None = None
+) -> FastAPI:
     """The sandbox HK agency as an ASGI app (entry point ``gba_gateway.sandboxes: HK``).
 
     ``app.state.agency`` is the shared core's :class:`SandboxAgency` (tests read its store);
     pass ``agency`` to supply one yourself (e.g. with a fake clock).
     """
+    config = SandboxConfig.coerce(config)
     if config.region != "HK":
         raise ValueError(f"the HK sandbox needs region HK, not {config.region}")
     sandbox = HkSandbox(agency or SandboxAgency(config))

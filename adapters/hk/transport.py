@@ -6,21 +6,35 @@ agency (``expected_sender``) before it is believed.
 
 A 202/200 whose receipt does not verify is **PERMANENT**, not RETRYABLE: the agency may well
 have filed the case, but we cannot prove it, and retrying returns the same bad receipt; an
-operator must look (wrong certificate registered, agency key rotated without notice …).
+operator must look (wrong certificate registered, agency key rotated without notice …). A
+receipt or notice is believed only when it names the case asked about and the gateway
+(:data:`signing.parties.GATEWAY_PARTY`) as its recipient: the same checks as the Macao client.
+
+An endpoint URL that is not http(s) with a host is PERMANENT too (``adapters.endpoints``); the
+HTTP transport is injectable (``connect(..., transport=httpx.MockTransport(...))``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Self
 from urllib.parse import quote
 
 import httpx
 from lxml import etree
 
+from adapters import endpoints
 from adapters.hk import FORMAT
 from adapters.hk.format import NS
-from gateway.domain.model import Receipt, StatusReport
-from gateway.ports import AgencyCallFailed, DeliveryResult, DocumentInvalid, Outcome
+from gateway.domain import MessageHeader, Receipt, StatusReport
+from gateway.ports import (
+    AgencyCallFailed,
+    AgencyClient,
+    DeliveryResult,
+    DocumentInvalid,
+    Outcome,
+)
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
+from signing.parties import GATEWAY_PARTY
 
 XML = "application/xml; charset=utf-8"
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
@@ -66,12 +80,9 @@ class HkClient:
         self.base = url.rstrip("/")
         self.trust = trust
         self.agency = agency
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            headers={"Accept": "application/xml"},
-            follow_redirects=False,
-            transport=transport,
-        )
+        #: why ``url`` cannot be an endpoint (every call is then PERMANENT), or None
+        self._bad_endpoint = endpoints.endpoint_problem(url)
+        self._http = endpoints.client(timeout, transport, {"Accept": "application/xml"})
 
     # --- AgencyClient ----------------------------------------------------------------------
 
@@ -89,11 +100,13 @@ class HkClient:
         CBCE returns only the latest notice: with ``since_seq`` its event is dropped when it
         is not newer. Anything else than 200/404 raises :class:`TransportError`.
         """
+        if self._bad_endpoint is not None:
+            raise TransportError(Outcome.PERMANENT, self._bad_endpoint)
         url = f"{self.base}/cbce/v1/cases/{quote(case_ref, safe='')}/status"
         try:
             response = self._http.get(url)
-        except httpx.HTTPError as exc:
-            raise TransportError(Outcome.RETRYABLE, _describe(exc)) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise TransportError(endpoints.outcome_of(exc), endpoints.describe(exc)) from None
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -112,7 +125,7 @@ class HkClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> HkClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -121,10 +134,12 @@ class HkClient:
     # --- internals -------------------------------------------------------------------------
 
     def _deliver(self, url: str, body: bytes, case_ref: str) -> DeliveryResult:
+        if self._bad_endpoint is not None:
+            return DeliveryResult(Outcome.PERMANENT, detail=self._bad_endpoint)
         try:
             response = self._http.post(url, content=body, headers={"Content-Type": XML})
-        except httpx.HTTPError as exc:
-            return DeliveryResult(Outcome.RETRYABLE, detail=_describe(exc))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return DeliveryResult(endpoints.outcome_of(exc), detail=endpoints.describe(exc))
         status = response.status_code
         if status in (200, 202):
             try:
@@ -165,16 +180,12 @@ class HkClient:
 
     def _believe_receipt(self, body: bytes, case_ref: str) -> Receipt:
         receipt = FORMAT.parse_receipt(self._verified(body, "Receipt"))
-        if receipt.header.case_ref != case_ref:
-            raise _Unbelievable(
-                f"receipt is for case {receipt.header.case_ref}, the submission was {case_ref}"
-            )
+        _addressed_to_us(receipt.header, case_ref, "receipt")
         return receipt
 
     def _believe_status(self, body: bytes, case_ref: str) -> StatusReport:
         report = FORMAT.parse_status(self._verified(body, "StatusNotice"))
-        if report.header.case_ref != case_ref:
-            raise _Unbelievable(f"status is for case {report.header.case_ref}, asked {case_ref}")
+        _addressed_to_us(report.header, case_ref, "status")
         return report
 
     @staticmethod
@@ -184,11 +195,29 @@ class HkClient:
         return FORMAT.parse_header(root).case_ref
 
 
-def _describe(exc: httpx.HTTPError) -> str:
-    """No URL query or body in the text: the exception class and its short message."""
-    return f"{type(exc).__name__}: {exc}"
+def _addressed_to_us(header: MessageHeader, case_ref: str, kind: str) -> None:
+    """A verified answer is believed only for the case asked about, sent to the gateway."""
+    if header.case_ref != case_ref:
+        raise _Unbelievable(f"{kind} is for case {header.case_ref}, the gateway asked {case_ref}")
+    if header.recipient != GATEWAY_PARTY:
+        raise _Unbelievable(
+            f"{kind} is addressed to {header.recipient}, not to the gateway ({GATEWAY_PARTY})"
+        )
 
 
-def connect(url: str, trust: TrustStore, *, agency: str, timeout: float = 10.0) -> HkClient:
-    """Entry point ``gba_gateway.clients: HK``."""
-    return HkClient(url, trust, agency=agency, timeout=timeout)
+def connect(
+    url: str,
+    trust: TrustStore,
+    *,
+    agency: str,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> HkClient:
+    """Entry point ``gba_gateway.clients: HK``; ``transport`` replaces the network in tests."""
+    return HkClient(url, trust, agency=agency, timeout=timeout, transport=transport)
+
+
+if TYPE_CHECKING:  # the type checker proves the client has the port's shape
+
+    def _port(client: HkClient) -> AgencyClient:
+        return client

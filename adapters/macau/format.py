@@ -11,27 +11,27 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from gateway.domain.model import (
-    AddressOut,
+from gateway.domain import (
+    Address,
     DocumentRef,
     Identity,
     IdType,
     MessageHeader,
     PendingDocument,
-    PersonOut,
+    Person,
     Receipt,
     Region,
     ResultRef,
     StatusEvent,
     StatusReport,
     Submission,
-    SubmissionHeader,
-    SupplementOut,
+    Supplement,
 )
-from gateway.ports import DocumentInvalid
+from gateway.ports import AgencyFormat, DocumentInvalid
 from gateway.render.documents import (
     DocumentWriter,
     Schema,
@@ -42,7 +42,6 @@ from gateway.render.documents import (
 from signing.header import HeaderSpec
 
 NS = "urn:mo-gov:sip:1.0"
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 SCHEMA_DIR = Path(__file__).parent / "schema"
 XSD_PATH = SCHEMA_DIR / "sip-1.0.xsd"
 WSDL_PATH = SCHEMA_DIR / "sip-1.0.wsdl"
@@ -126,7 +125,7 @@ def _expect(root: etree._Element, name: str) -> None:
 # --- shared pieces ---------------------------------------------------------------------------
 
 
-def _render_header(w: DocumentWriter, h: SubmissionHeader | MessageHeader) -> None:
+def _render_header(w: DocumentWriter, h: MessageHeader) -> None:
     with w.element("Cabecalho"):
         w.leaf("IdMensagem", h.message_id)
         w.leaf("ReferenciaGateway", h.case_ref)
@@ -135,7 +134,7 @@ def _render_header(w: DocumentWriter, h: SubmissionHeader | MessageHeader) -> No
         w.leaf("Destinatario", h.recipient)
 
 
-def _render_person(w: DocumentWriter, p: PersonOut) -> None:
+def _render_person(w: DocumentWriter, p: Person) -> None:
     if p.name_zh is not None:
         w.leaf("NomeChines", p.name_zh)
     with w.element("NomePortugues"):
@@ -152,7 +151,7 @@ def _render_identity(w: DocumentWriter, ident: Identity) -> None:
         w.leaf("LocalEmissao", _ISSUING_PLACES.get(tipo, ident.issuing_country))
 
 
-def _render_address(w: DocumentWriter, address: AddressOut) -> None:
+def _render_address(w: DocumentWriter, address: Address) -> None:
     with w.element("Morada"):
         for line in address.lines:
             w.leaf("Linha", line)
@@ -276,7 +275,7 @@ class SipFormat:
                 _render_address(w, s.delivery.address)
         return w.finish()
 
-    def render_supplement(self, supplement: SupplementOut) -> etree._Element:
+    def render_supplement(self, supplement: Supplement) -> etree._Element:
         """``EntregaDocumentos`` (補正 answer), ``Id="ed-<message id>"``."""
         w = _writer("EntregaDocumentos", supplement.header.message_id, "ed-")
         _render_header(w, supplement.header)
@@ -361,12 +360,11 @@ class SipFormat:
             events=events,
         )
 
-    def parse_supplement(self, root: etree._Element) -> SupplementOut:
+    def parse_supplement(self, root: etree._Element) -> Supplement:
         """For a sandbox agency receiving ``EntregaDocumentos``."""
         _expect(root, "EntregaDocumentos")
-        h = self.parse_header(root)
-        return SupplementOut(
-            header=SubmissionHeader(**h.model_dump()),
+        return Supplement(
+            header=self.parse_header(root),
             agency_case_ref=_text(root, "NumeroProcesso"),
             documents=[
                 DocumentRef(
@@ -407,3 +405,7 @@ class SipFormat:
 
 
 _SCHEMA = Schema(XSD_PATH)
+
+
+if TYPE_CHECKING:  # the type checker proves the format has the port's shape, member by member
+    _port: AgencyFormat = SipFormat()

@@ -17,25 +17,27 @@ import copy
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 
-from adapters.macau import soap
-from adapters.macau.format import NS, WSDL_PATH, XSD_PATH, SipFormat
+from adapters.macau import FORMAT, soap
+from adapters.macau.format import NS, WSDL_PATH, XSD_PATH
 from adapters.macau.soap import SoapFault, client_fault
 from adapters.sandbox import Decision, SandboxAgency, SandboxConfig, UnknownCase
-from gateway.domain.model import GATEWAY_PARTY, CaseStatus, MessageHeader, Receipt, StatusReport
+from gateway.domain import CaseStatus, MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
 from gateway.render.documents import UTC_PLUS_8
 from signing import SignatureRejected, Verified, WrongSender, sign, verify
+from signing.parties import GATEWAY_PARTY
 
 log = logging.getLogger(__name__)
 
-FORMAT = SipFormat()
 #: canonical status → SIP Estado (the reverse of every MO mapping's ``statuses``)
 ESTADOS: dict[CaseStatus, str] = {
     CaseStatus.RECEIVED: "RECEBIDO",
@@ -58,13 +60,16 @@ _SOAP_ACTIONS = {
 }
 
 
-def create_app(config: SandboxConfig, *, agency: SandboxAgency | None = None) -> FastAPI:
+def create_app(
+    config: SandboxConfig | Mapping[str, Any] | str | Path, *, agency: SandboxAgency | None = None
+) -> FastAPI:
     """The ASGI app of one Macao sandbox (``gba_gateway.sandboxes`` entry point).
 
     ``POST /sip`` (or ``/sip/<agency code>``, which then must match ``Destinatario``) takes
     SOAP requests; ``GET …?wsdl`` serves the WSDL and ``GET …?xsd=sip-1.0.xsd`` its schema.
     ``app.state.agency`` is the shared core's :class:`SandboxAgency` (tests read its store).
     """
+    config = SandboxConfig.coerce(config)
     if config.region != "MO":
         raise ValueError(f"the Macao sandbox serves region MO, not {config.region}")
     agency = agency or SandboxAgency(config)

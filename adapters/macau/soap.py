@@ -19,7 +19,8 @@ from typing import Literal
 
 from lxml import etree
 
-from adapters.macau.format import NS, SipFormat
+from adapters.macau import FORMAT
+from adapters.macau.format import NS
 from signing import Limits, SignatureRejected, parse_untrusted
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -42,7 +43,6 @@ FAULT_STRINGS = {
     "NAO_AUTORIZADO": "Remetente ou destinatário não autorizado",
     "INTERNO": "Serviço temporariamente indisponível; tente mais tarde",
 }
-_FORMAT = SipFormat()
 
 
 class SoapFault(Exception):
@@ -149,7 +149,7 @@ def fault_envelope(code: FaultCode, faultstring: str, codigo: str, mensagem: str
     etree.SubElement(fault, "faultcode").text = f"soap:{code}"
     etree.SubElement(fault, "faultstring").text = faultstring
     detail = etree.SubElement(fault, "detail")
-    detail.append(_FORMAT.render_error(codigo, mensagem))
+    detail.append(FORMAT.render_error(codigo, mensagem))
     return etree.tostring(envelope, encoding="UTF-8", xml_declaration=True)
 
 

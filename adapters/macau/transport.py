@@ -4,17 +4,22 @@ zeep re-renders any value it is given with its own prefixes, which breaks an XML
 (``docs``: measured facts, zeep). So a signed document never goes through zeep's value path:
 zeep builds the operation's envelope (``create_message``) around a shell of the input element
 — every child ``SkipValue``, the root attributes copied from the signed document — and the
-shell is then replaced by the signed element itself. The envelope goes out with
-``transport.post_xml`` and the reply goes through the binding's ``process_reply``, which raises
-zeep's ``Fault``. The unsigned ``ConsultaEstado`` goes through zeep's value path as usual.
+shell is then replaced by the signed element itself. The envelope goes out over the client's
+own ``httpx.Client`` (the same injectable transport as the HK client:
+``connect(..., transport=httpx.MockTransport(...))``) and the reply goes through the binding's
+``process_reply``, which raises zeep's ``Fault``. The unsigned ``ConsultaEstado`` goes through
+zeep's value path as usual.
 
 What zeep deserialises from a reply is never believed: the reply is parsed once more with the
 signing module's hardened parser, its payload serialised standalone and verified with
-:func:`signing.verify` (zeep's WS-Security verifier is not used). Only then is it read.
+:func:`signing.verify` (zeep's WS-Security verifier is not used), then checked to name the case
+asked about and the gateway as recipient. Only then is it read; no public method returns an
+unverified answer.
 
 SIP cannot tell a first acceptance from a repeat (both answer the same signed receipt), so a
 verified receipt is always :attr:`Outcome.DELIVERED`; :attr:`Outcome.DUPLICATE` is never
-returned. Both mean "delivered" to the outbox.
+returned. Both mean "delivered" to the outbox. An endpoint URL that is not http(s) with a host
+is PERMANENT (``adapters.endpoints``).
 """
 
 from __future__ import annotations
@@ -22,36 +27,33 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self, cast
 
-import requests
+import httpx
 import zeep
 from lxml import etree
 from zeep import xsd
 from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault
 from zeep.wsdl import Document
+from zeep.wsdl.bindings.soap import SoapBinding
 
-from adapters.macau import soap
-from adapters.macau.format import BINDING, NS, WSDL_PATH, SipFormat
+from adapters import endpoints
+from adapters.macau import FORMAT, soap
+from adapters.macau.format import BINDING, NS, WSDL_PATH
 from gateway import ports
-from gateway.domain.model import GATEWAY_PARTY, StatusReport
-from gateway.ports import DeliveryResult, DocumentInvalid, Outcome
+from gateway.domain import MessageHeader, StatusReport
+from gateway.ports import AgencyClient, DeliveryResult, DocumentInvalid, Outcome
 from signing import SignatureRejected, TrustStore, Verified, verify
 from signing.algorithms import DS_NS
+from signing.parties import GATEWAY_PARTY
 from signing.xmlsafe import hardened_parser, parse_untrusted
 
 log = logging.getLogger(__name__)
 
-FORMAT = SipFormat()
 #: strict parsing, no DTD, entities or fetches of anything the WSDL does not ship with
 SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 _TRANSIENT_HTTP = frozenset({408, 429})
-_CONFIG_ERRORS = (
-    requests.exceptions.InvalidURL,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-)
 
 
 class AgencyCallFailed(ports.AgencyCallFailed):
@@ -64,25 +66,28 @@ class AgencyCallFailed(ports.AgencyCallFailed):
 
 
 class _OfflineTransport(zeep.Transport):
-    """Loads the WSDL and its XSD from the package; a remote import is a bug, not a fetch."""
+    """Loads the WSDL and its XSD from the package; a remote import is a bug, not a fetch.
+
+    zeep never posts through it either: the client posts with its own ``httpx.Client`` (and
+    zeep's ``post`` would log whole envelopes, which carry personal data, at DEBUG).
+    """
 
     def _load_remote_data(self, url: str) -> bytes:
         raise RuntimeError(f"the SIP WSDL must load offline; it referenced {url}")
 
+    def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
+        raise RuntimeError("SIP envelopes are posted by MacaoClient, never by zeep")
 
-class _QuietTransport(zeep.Transport):
-    """zeep's own ``post`` logs whole envelopes at DEBUG, and they carry personal data."""
 
-    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        return self.session.post(
-            address, data=message, headers=headers, timeout=self.operation_timeout
-        )
+@functools.cache
+def _offline_transport() -> Any:  # zeep annotates its transport parameters as type[Transport]
+    return _OfflineTransport()
 
 
 @functools.cache
 def wsdl_document() -> Document:
     """The project's WSDL and XSD, parsed by zeep once per process and shared by every client."""
-    return Document(str(WSDL_PATH), _OfflineTransport(), settings=SETTINGS)
+    return Document(str(WSDL_PATH), _offline_transport(), settings=SETTINGS)
 
 
 @functools.cache
@@ -95,28 +100,41 @@ def _shell(operation: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     )
 
 
-def connect(url: str, trust: TrustStore, *, agency: str, timeout: float = 10.0) -> MacaoClient:
-    """A client for one Macao agency's SIP endpoint (``gba_gateway.clients`` entry point)."""
-    return MacaoClient(url, trust, agency=agency, timeout=timeout)
+def connect(
+    url: str,
+    trust: TrustStore,
+    *,
+    agency: str,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> MacaoClient:
+    """A client for one Macao agency's SIP endpoint (``gba_gateway.clients`` entry point);
+    ``transport`` replaces the network in tests, as for the HK client."""
+    return MacaoClient(url, trust, agency=agency, timeout=timeout, transport=transport)
 
 
 class MacaoClient:
     """:class:`gateway.ports.AgencyClient` for one SIP endpoint; reuses its HTTP connection."""
 
-    def __init__(self, url: str, trust: TrustStore, *, agency: str, timeout: float = 10.0):
+    def __init__(
+        self,
+        url: str,
+        trust: TrustStore,
+        *,
+        agency: str,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.url = url
         self.agency = agency
         self.timeout = timeout
         self._trust = trust
-        self._session = requests.Session()
-        transport = _QuietTransport(
-            timeout=timeout, operation_timeout=timeout, session=self._session
-        )
-        self._session.adapters.pop("file://", None)  # zeep mounts one; an endpoint is HTTP(S)
-        #: the zeep client (public so that tests can show it reads the project's WSDL)
-        self.zeep = zeep.Client(wsdl_document(), transport=transport, settings=SETTINGS)
-        self._service = self.zeep.create_service(BINDING, url)
-        self._binding = self.zeep.wsdl.bindings[BINDING]
+        #: why ``url`` cannot be an endpoint (every call is then PERMANENT), or None
+        self._bad_endpoint = endpoints.endpoint_problem(url)
+        self._http = endpoints.client(timeout, transport)
+        self._zeep = zeep.Client(wsdl_document(), transport=_offline_transport(), settings=SETTINGS)
+        self._service = self._zeep.create_service(BINDING, url)
+        self._binding = cast(SoapBinding, self._zeep.wsdl.bindings[BINDING])
 
     # --- the port -------------------------------------------------------------------------
 
@@ -133,56 +151,52 @@ class MacaoClient:
 
         Only events after ``since_seq`` are returned, even if the agency sent older ones.
         """
-        envelope = self.zeep.create_message(
-            self._service,
-            "ConsultarEstado",
-            VersaoEsquema="1.0",
-            ReferenciaGateway=case_ref,
-            DesdeSequencia=since_seq,
-        )
         try:
+            envelope = self._zeep.create_message(
+                self._service,
+                "ConsultarEstado",
+                VersaoEsquema="1.0",
+                ReferenciaGateway=case_ref,
+                DesdeSequencia=since_seq,
+            )
             payload = self._call("ConsultarEstado", envelope)
             verified = self._verify(payload, "EstadoProcesso")
             report = FORMAT.parse_status(verified.element)
+            _addressed_to_us(report.header, case_ref, "EstadoProcesso")
         except _Failed as failed:
             if failed.result.fault_code == "PROCESSO_DESCONHECIDO":
                 return None
             raise AgencyCallFailed(failed.result, failed.fault) from None
-        if report.header.case_ref != case_ref or report.header.recipient != GATEWAY_PARTY:
-            raise AgencyCallFailed(_result(Outcome.PERMANENT, "EstadoProcesso for another case"))
+        except DocumentInvalid as exc:
+            raise AgencyCallFailed(_result(Outcome.PERMANENT, str(exc))) from None
         if since_seq is not None:
             report = report.model_copy(
                 update={"events": [e for e in report.events if e.seq > since_seq]}
             )
         return report
 
-    def call(
-        self, operation: str, document: etree._Element | None = None, **values: Any
-    ) -> etree._Element:
-        """One SIP operation; the reply payload is returned *unverified* (conformance kit).
-
-        ``document`` is a signed root, sent byte-intact; without it ``values`` go through
-        zeep's value path (the unsigned ``ConsultaEstado``). Raises :class:`AgencyCallFailed`.
-        """
-        try:
-            if document is not None:
-                envelope = self._envelope(operation, copy.deepcopy(document))
-            else:
-                envelope = self.zeep.create_message(self._service, operation, **values)
-            return self._call(operation, envelope)
-        except _Failed as failed:
-            raise AgencyCallFailed(failed.result, failed.fault) from None
-
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
-    def __enter__(self) -> MacaoClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- internals ------------------------------------------------------------------------
+
+    def _exchange(self, operation: str, document: etree._Element) -> etree._Element:
+        """One SIP operation with a signed ``document`` (left untouched, sent byte-intact);
+        the reply payload is returned **unverified**, so this stays private: a conformance kit
+        may use it to judge the answer's signature as a check of its own.
+
+        Raises :class:`AgencyCallFailed`.
+        """
+        try:
+            return self._call(operation, self._envelope(operation, copy.deepcopy(document)))
+        except _Failed as failed:
+            raise AgencyCallFailed(failed.result, failed.fault) from None
 
     def _deliver(
         self, operation: str, root_name: str, signed: bytes, case_ref: str | None
@@ -195,6 +209,9 @@ class MacaoClient:
             payload = self._call(operation, self._envelope(operation, document))
             verified = self._verify(payload, "ReciboProcesso")
             receipt = FORMAT.parse_receipt(verified.element)
+            _addressed_to_us(receipt.header, ref, "ReciboProcesso")
+        except DocumentInvalid as exc:
+            return _result(Outcome.PERMANENT, str(exc))
         except _Failed as failed:
             log.info(
                 "SIP %s to %s: %s %s",
@@ -204,8 +221,6 @@ class MacaoClient:
                 failed.result.fault_code or "",
             )
             return failed.result
-        if receipt.header.case_ref != ref or receipt.header.recipient != GATEWAY_PARTY:
-            return _result(Outcome.PERMANENT, "the receipt is for another case or recipient")
         log.info("SIP %s to %s: delivered %s", operation, self.agency, ref)
         return DeliveryResult(Outcome.DELIVERED, receipt=receipt)
 
@@ -214,7 +229,7 @@ class MacaoClient:
         elements, attributes = _shell(operation)
         values: dict[str, Any] = {name: xsd.SkipValue for name in elements}
         values.update({name: document.get(name, "") for name in attributes})
-        envelope = self.zeep.create_message(self._service, operation, **values)
+        envelope = self._zeep.create_message(self._service, operation, **values)
         body = envelope.find(soap.BODY)
         (shell,) = body
         if shell.tag != document.tag:
@@ -224,15 +239,19 @@ class MacaoClient:
 
     def _call(self, operation: str, envelope: etree._Element) -> etree._Element:
         """Post, let zeep process the reply, and return the reply's payload parsed safely."""
+        if self._bad_endpoint is not None:
+            raise _Failed(_result(Outcome.PERMANENT, self._bad_endpoint))
         op = self._binding.get(operation)
         headers = {"SOAPAction": f'"{op.soapaction}"', "Content-Type": soap.CONTENT_TYPE}
+        message = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         try:
-            response = self.zeep.transport.post_xml(self.url, envelope, headers)
-        except requests.Timeout:
+            response = self._http.post(self.url, content=message, headers=headers)
+        except httpx.TimeoutException:
             raise _Failed(_result(Outcome.RETRYABLE, f"no answer within {self.timeout}s")) from None
-        except _CONFIG_ERRORS as exc:
-            raise _Failed(_result(Outcome.PERMANENT, f"bad endpoint: {exc}")) from None
-        except requests.RequestException as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            if endpoints.outcome_of(exc) is Outcome.PERMANENT:
+                detail = f"bad endpoint: {endpoints.describe(exc)}"
+                raise _Failed(_result(Outcome.PERMANENT, detail)) from None
             detail = f"connection failed: {type(exc).__name__}"
             raise _Failed(_result(Outcome.RETRYABLE, detail)) from None
         status = response.status_code
@@ -245,7 +264,8 @@ class MacaoClient:
                 _result(outcome, f"HTTP {status}, no SOAP reply ({exc.reason})")
             ) from None
         try:
-            self._binding.process_reply(self.zeep, op, response)
+            # zeep reads only status_code, headers, content and encoding: an httpx.Response does
+            self._binding.process_reply(self._zeep, op, response)
         except Fault as fault:
             info = soap.read_fault(reply) or soap.FaultInfo(None, fault.message or "")
             raise _Failed(_fault_result(info, status), info) from None
@@ -277,6 +297,16 @@ class MacaoClient:
 
 
 _NS = {"sip": NS}
+
+
+def _addressed_to_us(header: MessageHeader, case_ref: str, kind: str) -> None:
+    """A verified answer is believed only for the case asked about, sent to the gateway."""
+    if header.case_ref != case_ref:
+        detail = f"{kind} is for case {header.case_ref}, the gateway asked {case_ref}"
+        raise _Failed(_result(Outcome.PERMANENT, detail))
+    if header.recipient != GATEWAY_PARTY:
+        detail = f"{kind} is addressed to {header.recipient}, not to the gateway ({GATEWAY_PARTY})"
+        raise _Failed(_result(Outcome.PERMANENT, detail))
 
 
 class _Failed(Exception):
@@ -313,3 +343,9 @@ def _signed_root(data: bytes, root_name: str) -> etree._Element:
 
 
 __all__ = ["AgencyCallFailed", "MacaoClient", "connect", "wsdl_document"]
+
+
+if TYPE_CHECKING:  # the type checker proves the client has the port's shape
+
+    def _port(client: MacaoClient) -> AgencyClient:
+        return client

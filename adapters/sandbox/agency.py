@@ -29,10 +29,11 @@ from adapters.sandbox.store import (
     open_database,
 )
 from adapters.sandbox.timeline import SandboxEvent, Timeline
-from gateway.domain.model import GATEWAY_PARTY, MessageHeader, Receipt
+from gateway.domain import MessageHeader, Receipt
 from gateway.render.documents import UTC_PLUS_8
 from signing import KeyDirectory, SigningKey, TrustStore
 from signing.devca import create_ca, generate_key, issue_certificate
+from signing.parties import GATEWAY_PARTY
 
 ReceiptSigner = Callable[[Receipt], bytes]
 

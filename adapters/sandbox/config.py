@@ -7,13 +7,14 @@ gateway's retry, idempotency and signature handling can be shown to work.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.domain.model import Region
+from gateway.domain import Region
 
 ScenarioName = Literal["happy", "supplement", "reject", "withdraw"]
 
@@ -79,6 +80,16 @@ class SandboxConfig(BaseModel):
             if name in data and not Path(str(data[name])).is_absolute():
                 data[name] = path.parent / str(data[name])
         return cls.model_validate(data)
+
+    @classmethod
+    def coerce(cls, value: SandboxConfig | Mapping[str, Any] | str | Path) -> SandboxConfig:
+        """A config from what a caller that cannot name this class has: a YAML path or a
+        mapping of fields (the core starts sandboxes through entry points only)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str | Path):
+            return cls.from_yaml(value)
+        return cls.model_validate(dict(value))
 
     def scenario_for(self, case_ref: str, service_code: str) -> ScenarioName:
         """By case ref, else by service code, else the default."""

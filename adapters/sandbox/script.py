@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.sandbox.config import ScenarioName
-from gateway.domain.model import CaseStatus
+from gateway.domain import CaseStatus
 
 S = CaseStatus
 

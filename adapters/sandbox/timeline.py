@@ -25,8 +25,7 @@ from sqlalchemy.orm import Session
 from adapters.sandbox.config import SandboxConfig
 from adapters.sandbox.script import script
 from adapters.sandbox.store import CaseRow, EventRow
-from gateway.domain.model import (
-    GATEWAY_PARTY,
+from gateway.domain import (
     CaseStatus,
     MessageHeader,
     PendingDocument,
@@ -34,6 +33,7 @@ from gateway.domain.model import (
     StatusEvent,
 )
 from gateway.render.documents import UTC_PLUS_8
+from signing.parties import GATEWAY_PARTY
 
 #: document type an INFO_REQUIRED event asks for (the sandbox knows no mapping)
 REQUIRED_DOCUMENT_TYPE = "SUPPLEMENTARY-DOCUMENT"

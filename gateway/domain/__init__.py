@@ -1,1 +1,109 @@
-"""The canonical model and the rules that hold whatever the agency: identity, codes, workdays."""
+"""The canonical model and the rules that hold whatever the agency: identity, codes, workdays.
+
+The model is the one vocabulary the core and every adapter share, one module per subject:
+``base`` (shared code lists, the base of Guangdong wire models), ``items`` (the catalogue),
+``applications`` (after intake), ``cases`` (what the gateway keeps) and ``messages`` (what goes
+to agencies and comes back). Import the types from here: ``from gateway.domain import Case``.
+"""
+
+from gateway.domain.applications import (
+    Address,
+    Agent,
+    Applicant,
+    Application,
+    Attachment,
+    Commitment,
+    Consent,
+    Delivery,
+    Identity,
+    LatinName,
+)
+from gateway.domain.base import (
+    AddressRegion,
+    Channel,
+    ConsentPurpose,
+    DeliveryChannel,
+    FieldType,
+    FormValue,
+    IdType,
+    Region,
+    Wire,
+)
+from gateway.domain.cases import (
+    Case,
+    CaseStatus,
+    MessageRecord,
+    TextPair,
+)
+from gateway.domain.items import (
+    Department,
+    FormFieldSpec,
+    ItemType,
+    LegalBasis,
+    MaterialSpec,
+    ServiceItem,
+)
+from gateway.domain.messages import (
+    DocumentRef,
+    MessageHeader,
+    Particular,
+    PendingDocument,
+    Person,
+    Receipt,
+    ResultRef,
+    StatusEvent,
+    StatusReport,
+    Submission,
+    SubmissionAgent,
+    SubmissionApplicant,
+    SubmissionService,
+    Supplement,
+    TimeLimit,
+)
+
+__all__ = [
+    "Address",
+    "AddressRegion",
+    "Agent",
+    "Applicant",
+    "Application",
+    "Attachment",
+    "Case",
+    "CaseStatus",
+    "Channel",
+    "Commitment",
+    "Consent",
+    "ConsentPurpose",
+    "Delivery",
+    "DeliveryChannel",
+    "Department",
+    "DocumentRef",
+    "FieldType",
+    "FormFieldSpec",
+    "FormValue",
+    "IdType",
+    "Identity",
+    "ItemType",
+    "LatinName",
+    "LegalBasis",
+    "MaterialSpec",
+    "MessageHeader",
+    "MessageRecord",
+    "Particular",
+    "PendingDocument",
+    "Person",
+    "Receipt",
+    "Region",
+    "ResultRef",
+    "ServiceItem",
+    "StatusEvent",
+    "StatusReport",
+    "Submission",
+    "SubmissionAgent",
+    "SubmissionApplicant",
+    "SubmissionService",
+    "Supplement",
+    "TextPair",
+    "TimeLimit",
+    "Wire",
+]

@@ -17,8 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from gateway.ports import DocumentInvalid
-
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+from signing.algorithms import DS_NS
 
 #: CBCE and SIP both write every instant with the +08:00 offset (Hong Kong and Macao time).
 UTC_PLUS_8 = dt.timezone(dt.timedelta(hours=8))

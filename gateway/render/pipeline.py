@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.catalogue.loader import Catalogue
-from gateway.domain.model import Application, Case, MessageRecord
+from gateway.domain import Application, Case, MessageRecord
 from gateway.intake.validator import ApplicationRejected, Intake, Problem
 from gateway.mappings.engine import MappingSet
 from gateway.ports import AgencyFormat

@@ -2,32 +2,38 @@
 
 Only what the mapping names leaves the gateway (data minimisation): form fields are read
 through the mapping's field list and never copied wholesale. All Chinese texts of one case go
-through OpenCC in one batch; each original is kept beside its conversion in the case.
+through OpenCC in one batch (:class:`TextBatch`); each original is kept beside its conversion
+in the case.
+
+:func:`translate` only orders the work: collect the texts, convert them once, then build each
+part of the submission with one small function (:func:`applicant`, :func:`agent`,
+:func:`particulars`, :func:`documents`, :func:`deficiencies`, :func:`time_limit`,
+:func:`delivery` …), each readable and testable alone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.domain.model import (
+from gateway.domain import (
     Address,
-    AddressOut,
-    AgentOut,
-    ApplicantOut,
     Application,
-    CommitmentOut,
-    ConsentOut,
-    DeliveryOut,
+    Commitment,
+    Delivery,
     DocumentRef,
     FormValue,
+    MessageHeader,
     Particular,
     PendingDocument,
+    Region,
     ServiceItem,
     Submission,
-    SubmissionHeader,
+    SubmissionAgent,
+    SubmissionApplicant,
     SubmissionService,
     TextPair,
     TimeLimit,
@@ -36,6 +42,10 @@ from gateway.domain.workdays import calendar
 from gateway.mappings.engine import FieldMap, Mapping
 from gateway.render.documents import UTC_PLUS_8, xs_boolean
 from gateway.text import convert as text
+from signing.parties import GATEWAY_PARTY
+
+#: the calendar deadlines are counted in: the Guangdong office that took the application
+FILING_CALENDAR = "CN-GD"
 
 
 def case_ref_for(application_no: str, region: str) -> str:
@@ -47,26 +57,48 @@ def case_ref_for(application_no: str, region: str) -> str:
     return "GBA-" + digest[:20].upper()
 
 
-class _Texts:
-    """Collects texts to convert, converts them in one call, and remembers each original."""
+class TextBatch:
+    """Collects texts to convert, converts them in one call, and remembers each original.
+
+    ``add`` returns a handle; after :meth:`convert`, ``batch[handle]`` is the converted text.
+    """
 
     def __init__(self) -> None:
         self._paths: list[str] = []
         self._originals: list[str] = []
+        self._converted: list[str] | None = None
 
     def add(self, path: str, original: str) -> int:
         self._paths.append(path)
         self._originals.append(original)
         return len(self._originals) - 1
 
-    def convert(self, region: str) -> list[str]:
-        self.converted = text.to_traditional_many(self._originals, region)  # type: ignore[arg-type]
-        return self.converted
+    def add_address(self, base: str, address: Address | None) -> list[int] | None:
+        """Every line of ``address`` as ``<base>.lines[i]``; None when there is no address."""
+        if address is None:
+            return None
+        return [self.add(f"{base}.lines[{i}]", line) for i, line in enumerate(address.lines)]
+
+    def convert(self, region: Region) -> None:
+        self._converted = text.to_traditional_many(self._originals, region)
+
+    def __getitem__(self, handle: int) -> str:
+        if self._converted is None:
+            raise RuntimeError("TextBatch.convert() has not run")
+        return self._converted[handle]
+
+    def address(self, address: Address | None, handles: list[int] | None) -> Address | None:
+        """``address`` with its lines converted (the handles ``add_address`` returned)."""
+        if address is None or handles is None:
+            return None
+        return Address(lines=[self[h] for h in handles], region=address.region)
 
     def pairs(self) -> list[TextPair]:
+        if self._converted is None:
+            raise RuntimeError("TextBatch.convert() has not run")
         return [
             TextPair(path=p, original=o, converted=c)
-            for p, o, c in zip(self._paths, self._originals, self.converted, strict=True)
+            for p, o, c in zip(self._paths, self._originals, self._converted, strict=True)
         ]
 
 
@@ -74,16 +106,6 @@ class _Texts:
 class Translation:
     submission: Submission
     texts: list[TextPair]
-
-
-def _lexical(value: FormValue) -> str:
-    if isinstance(value, bool):
-        return xs_boolean(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
 
 
 def translate(
@@ -94,146 +116,155 @@ def translate(
     message_id: str,
     sent_at: dt.datetime,
 ) -> Translation:
-    texts = _Texts()
+    """The submission for ``app`` under ``mapping``, and every text sent beside its original."""
     region = mapping.region
-    service_name = mapping.service.name_zh
-    if service_name is None:
-        service_name = text.to_traditional_catalogue(item.name, region)
-        catalogue_pairs = [TextPair(path="item.name", original=item.name, converted=service_name)]
-    else:
-        catalogue_pairs = []
+    batch = TextBatch()
+    applicant_lines = batch.add_address("applicant.address", app.applicant.address)
+    delivery_lines = batch.add_address("delivery.address", app.delivery.address)
+    commitment_text = batch.add("commitment.text", app.commitment.text) if app.commitment else None
+    field_texts = {
+        i: batch.add(f"form.{f.source}", str(app.form[f.source]))
+        for i, f in enumerate(mapping.fields)
+        if f.type == "text" and f.source in app.form
+    }
+    batch.convert(region)
 
-    def address(base: str, a: Address | None) -> list[int] | None:
-        return (
-            None
-            if a is None
-            else [texts.add(f"{base}.lines[{i}]", ln) for i, ln in enumerate(a.lines)]
-        )
-
-    applicant_addr = address("applicant.address", app.applicant.address)
-    delivery_addr = address("delivery.address", app.delivery.address)
-    commitment_idx = texts.add("commitment.text", app.commitment.text) if app.commitment else None
-    field_idx: dict[int, int] = {}
-    for i, f in enumerate(mapping.fields):
-        if f.type == "text" and f.source in app.form:
-            field_idx[i] = texts.add(f"form.{f.source}", str(app.form[f.source]))
-    converted = texts.convert(region)
-    form_names: dict[str, str] = {}
-    name_pairs = []
-    for f in mapping.fields:
-        if f.type == "name" and f.source in app.form and f.source not in form_names:
-            filed = str(app.form[f.source])
-            safe = text.convert_name(filed, None, region)
-            # An ambiguous name goes as filed: the registered name beats a guessed character.
-            form_names[f.source] = safe or filed
-            name_pairs.append(
-                TextPair(path=f"form.{f.source}", original=filed, converted=safe or filed)
-            )
-
-    def address_out(a: Address | None, idx: list[int] | None) -> AddressOut | None:
-        if a is None or idx is None:
-            return None
-        return AddressOut(lines=[converted[i] for i in idx], region=a.region)
-
-    applicant_zh = text.convert_name(app.applicant.name, app.applicant.name_traditional, region)
-    name_pairs.append(
-        TextPair(path="applicant.name", original=app.applicant.name, converted=applicant_zh)
+    names, name_pairs = form_names(app, mapping, region)
+    applicant_, applicant_pair = applicant(
+        app, region, batch.address(app.applicant.address, applicant_lines)
     )
-    agent_out = None
-    if app.agent:
-        agent_zh = text.convert_name(app.agent.name, None, region)
-        name_pairs.append(TextPair(path="agent.name", original=app.agent.name, converted=agent_zh))
-        poa = next(m for m in app.materials if m.code == app.agent.authorisation_material)
-        agent_out = AgentOut(
-            name_zh=agent_zh,
-            surname=app.agent.name_latin.surname.upper(),
-            given=app.agent.name_latin.given.upper(),
-            identity=app.agent.identity,
-            authorisation_doc_id=poa.doc_id,
-        )
-
-    cal = calendar("CN-GD")
-    filed = app.submitted_at.astimezone(UTC_PLUS_8).date()
+    agent_, agent_pairs = agent(app, region)
+    service_, service_pairs = service(item, mapping)
+    field_values = [
+        batch[field_texts[i]] if i in field_texts else names.get(f.source or "")
+        for i, f in enumerate(mapping.fields)
+    ]
+    filed = filing_date(app)
     submission = Submission(
-        header=SubmissionHeader(
-            message_id=message_id,
-            case_ref=case_ref_for(app.application_no, region),
-            sent_at=sent_at.astimezone(UTC_PLUS_8),
-            recipient=mapping.agency,
-        ),
-        service=SubmissionService(
+        header=header(app, mapping, message_id=message_id, sent_at=sent_at),
+        service=service_,
+        applicant=applicant_,
+        agent=agent_,
+        particulars=particulars(app, mapping, field_values),
+        documents=documents(app, mapping),
+        deficiencies=deficiencies(app, item, mapping, filed),
+        commitment=commitment(app, None if commitment_text is None else batch[commitment_text]),
+        consents=list(app.consents),
+        time_limit=time_limit(item, filed),
+        delivery=delivery(app, batch.address(app.delivery.address, delivery_lines)),
+    )
+    texts = name_pairs + [applicant_pair] + agent_pairs + service_pairs + batch.pairs()
+    return Translation(submission=submission, texts=texts)
+
+
+# --- the parts of a submission, one function each -----------------------------------------------
+
+
+def header(
+    app: Application, mapping: Mapping, *, message_id: str, sent_at: dt.datetime
+) -> MessageHeader:
+    """From the gateway to the mapping's agency, sent at ``sent_at`` written in +08:00."""
+    return MessageHeader(
+        message_id=message_id,
+        case_ref=case_ref_for(app.application_no, mapping.region),
+        sent_at=sent_at.astimezone(UTC_PLUS_8),
+        sender=GATEWAY_PARTY,
+        recipient=mapping.agency,
+    )
+
+
+def service(item: ServiceItem, mapping: Mapping) -> tuple[SubmissionService, list[TextPair]]:
+    """The agency's service; the item name is converted only when the mapping names none."""
+    region = mapping.region
+    name_zh = mapping.service.name_zh
+    pairs: list[TextPair] = []
+    if name_zh is None:
+        name_zh = text.to_traditional_catalogue(item.name, region)
+        pairs.append(TextPair(path="item.name", original=item.name, converted=name_zh))
+    foreign = mapping.service.name_en if region == "HK" else mapping.service.name_pt
+    return (
+        SubmissionService(
             service_code=mapping.service.code,
             source_item_code=item.item_code,
-            name_zh=service_name,
-            name_foreign=(mapping.service.name_en if region == "HK" else mapping.service.name_pt)
-            or "",
+            name_zh=name_zh,
+            name_foreign=foreign or "",
         ),
-        applicant=ApplicantOut(
-            name_zh=applicant_zh,
-            surname=app.applicant.name_latin.surname.upper(),
-            given=app.applicant.name_latin.given.upper(),
-            identity=app.applicant.identity,
-            birth_date=app.applicant.birth_date,
-            phone=app.applicant.mobile,
-            email=app.applicant.email,
-            address=address_out(app.applicant.address, applicant_addr),
-        ),
-        agent=agent_out,
-        particulars=[
-            p
-            for i, f in enumerate(mapping.fields)
-            if (
-                p := _particular(
-                    f,
-                    app,
-                    converted[field_idx[i]] if i in field_idx else form_names.get(f.source or ""),
-                )
-            )
-        ],
-        documents=[
-            DocumentRef(
-                doc_id=m.doc_id,
-                type=mapping.documents[m.code],
-                media_type=m.media_type,
-                size=m.size,
-                sha256=m.sha256,
-                uri=m.url,
-            )
-            for m in app.materials
-        ],
-        deficiencies=[
-            PendingDocument(
-                type=mapping.documents[code],
-                due_date=cal.add_working_days(filed, item.material(code).deficiency_days),  # type: ignore[union-attr]
-            )
-            for code in app.deficient
-        ],
-        commitment=(
-            CommitmentOut(
-                accepted=app.commitment.accepted,
-                at=app.commitment.at,
-                text=converted[commitment_idx],  # type: ignore[index]
-            )
-            if app.commitment
-            else None
-        ),
-        consents=[
-            ConsentOut(purpose=c.purpose, biometric=c.biometric, at=c.at) for c in app.consents
-        ],
-        time_limit=TimeLimit(
-            committed_days=item.committed_days,
-            statutory_days=item.statutory_days,
-            due_date=cal.add_working_days(filed, item.committed_days),
-        ),
-        delivery=DeliveryOut(
-            channel=app.delivery.channel,
-            address=address_out(app.delivery.address, delivery_addr),
-        ),
+        pairs,
     )
-    return Translation(submission=submission, texts=name_pairs + catalogue_pairs + texts.pairs())
 
 
-def _particular(f: FieldMap, app: Application, converted: str | None) -> Particular | None:
+def applicant(
+    app: Application, region: Region, address: Address | None
+) -> tuple[SubmissionApplicant, TextPair]:
+    """The applicant, name converted (None when unsafe), ``address`` already converted."""
+    a = app.applicant
+    name_zh = text.convert_name(a.name, a.name_traditional, region)
+    return (
+        SubmissionApplicant(
+            name_zh=name_zh,
+            surname=a.name_latin.surname.upper(),
+            given=a.name_latin.given.upper(),
+            identity=a.identity,
+            birth_date=a.birth_date,
+            phone=a.mobile,
+            email=a.email,
+            address=address,
+        ),
+        TextPair(path="applicant.name", original=a.name, converted=name_zh),
+    )
+
+
+def agent(app: Application, region: Region) -> tuple[SubmissionAgent | None, list[TextPair]]:
+    """The agent, if any, with the document id of their power of attorney."""
+    if app.agent is None:
+        return None, []
+    g = app.agent
+    name_zh = text.convert_name(g.name, None, region)
+    poa = next(m for m in app.materials if m.code == g.authorisation_material)
+    return (
+        SubmissionAgent(
+            name_zh=name_zh,
+            surname=g.name_latin.surname.upper(),
+            given=g.name_latin.given.upper(),
+            identity=g.identity,
+            authorisation_doc_id=poa.doc_id,
+        ),
+        [TextPair(path="agent.name", original=g.name, converted=name_zh)],
+    )
+
+
+def form_names(
+    app: Application, mapping: Mapping, region: Region
+) -> tuple[dict[str, str], list[TextPair]]:
+    """Form fields the mapping types ``name``, converted one by one, by source field.
+
+    An ambiguous name goes as filed: the registered name beats a guessed character.
+    """
+    names: dict[str, str] = {}
+    pairs: list[TextPair] = []
+    for f in mapping.fields:
+        if f.type == "name" and f.source in app.form and f.source not in names:
+            filed = str(app.form[f.source])
+            written = text.convert_name(filed, None, region) or filed
+            names[f.source] = written
+            pairs.append(TextPair(path=f"form.{f.source}", original=filed, converted=written))
+    return names, pairs
+
+
+def particulars(
+    app: Application, mapping: Mapping, texts: Sequence[str | None]
+) -> list[Particular]:
+    """One particular per mapped field that has a value; ``texts[i]`` is field i's converted
+    text (text and name fields), None for the others."""
+    return [
+        p
+        for f, converted in zip(mapping.fields, texts, strict=True)
+        if (p := particular(f, app, converted)) is not None
+    ]
+
+
+def particular(f: FieldMap, app: Application, converted: str | None) -> Particular | None:
+    """One mapped field in the agency's vocabulary; None when optional and not filled in."""
     if f.value is not None:
         return Particular(name=f.name, value=f.value, currency=f.currency)
     if f.source not in app.form:
@@ -246,4 +277,77 @@ def _particular(f: FieldMap, app: Application, converted: str | None) -> Particu
     currency = None
     if f.type == "amount":
         currency = f.currency or str(app.form.get(f.currency_from or "", "")) or None
-    return Particular(name=f.name, value=_lexical(value), currency=currency)
+    return Particular(name=f.name, value=lexical(value), currency=currency)
+
+
+def lexical(value: FormValue) -> str:
+    """A form value in its XSD lexical form (xs:boolean, xs:date, xs:decimal, text)."""
+    if isinstance(value, bool):
+        return xs_boolean(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def documents(app: Application, mapping: Mapping) -> list[DocumentRef]:
+    """Every attached material, typed in the agency's document codes."""
+    return [
+        DocumentRef(
+            doc_id=m.doc_id,
+            type=mapping.documents[m.code],
+            media_type=m.media_type,
+            size=m.size,
+            sha256=m.sha256,
+            uri=m.url,
+        )
+        for m in app.materials
+    ]
+
+
+def filing_date(app: Application) -> dt.date:
+    """The day the application was filed, in Guangdong (+08:00)."""
+    return app.submitted_at.astimezone(UTC_PLUS_8).date()
+
+
+def deficiencies(
+    app: Application, item: ServiceItem, mapping: Mapping, filed: dt.date
+) -> list[PendingDocument]:
+    """Materials filed later under the 容缺 rule, each due its item's working days after filing."""
+    cal = calendar(FILING_CALENDAR)
+    pending = []
+    for code in app.deficient:
+        spec = item.material(code)
+        if spec is None:
+            raise ValueError(f"{code} is not a material of {item.item_code} (intake checks it)")
+        pending.append(
+            PendingDocument(
+                type=mapping.documents[code],
+                due_date=cal.add_working_days(filed, spec.deficiency_days),
+            )
+        )
+    return pending
+
+
+def commitment(app: Application, converted_text: str | None) -> Commitment | None:
+    """The applicant's commitment (告知承諾), its text converted."""
+    if app.commitment is None:
+        return None
+    if converted_text is None:
+        raise ValueError("a commitment needs its converted text")
+    return Commitment(accepted=app.commitment.accepted, at=app.commitment.at, text=converted_text)
+
+
+def time_limit(item: ServiceItem, filed: dt.date) -> TimeLimit:
+    """The committed time limit, due that many Guangdong working days after filing."""
+    return TimeLimit(
+        committed_days=item.committed_days,
+        statutory_days=item.statutory_days,
+        due_date=calendar(FILING_CALENDAR).add_working_days(filed, item.committed_days),
+    )
+
+
+def delivery(app: Application, address: Address | None) -> Delivery:
+    """How the result reaches the applicant; ``address`` already converted."""
+    return Delivery(channel=app.delivery.channel, address=address)

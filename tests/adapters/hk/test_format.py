@@ -15,14 +15,12 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapters.hk import FORMAT
-from adapters.hk.format import _SCHEMA, DS_NS, NS
-from gateway.domain.model import (
-    AddressOut,
-    AgentOut,
-    ApplicantOut,
-    CommitmentOut,
-    ConsentOut,
-    DeliveryOut,
+from adapters.hk.format import NS
+from gateway.domain import (
+    Address,
+    Commitment,
+    Consent,
+    Delivery,
     DocumentRef,
     Identity,
     MessageHeader,
@@ -33,12 +31,15 @@ from gateway.domain.model import (
     StatusEvent,
     StatusReport,
     Submission,
-    SubmissionHeader,
+    SubmissionAgent,
+    SubmissionApplicant,
     SubmissionService,
-    SupplementOut,
+    Supplement,
     TimeLimit,
 )
 from gateway.ports import DocumentInvalid
+from signing.algorithms import DS_NS
+from signing.parties import GATEWAY_PARTY
 
 HKT = dt.timezone(dt.timedelta(hours=8))
 MSG_ID = "6f1c2b9e-3d4a-4b5c-8d7e-0a1b2c3d4e5f"
@@ -58,10 +59,11 @@ def names(el: etree._Element) -> list[str]:
 def submission(**changes: object) -> Submission:
     """A case with every optional part present: agent, commitment, deficiencies, amounts…"""
     s = Submission(
-        header=SubmissionHeader(
+        header=MessageHeader(
             message_id=MSG_ID,
             case_ref=CASE_REF,
             sent_at=dt.datetime(2024, 3, 1, 2, 30, 0, tzinfo=dt.UTC),  # 10:30 in Hong Kong
+            sender=GATEWAY_PARTY,
             recipient="HK-TD",
         ),
         service=SubmissionService(
@@ -70,7 +72,7 @@ def submission(**changes: object) -> Submission:
             name_zh="內地駕駛執照換領香港駕駛執照",
             name_foreign="Exchange of Mainland driving licence",
         ),
-        applicant=ApplicantOut(
+        applicant=SubmissionApplicant(
             name_zh="陳大文",
             surname="CHAN",
             given="TAI MAN",
@@ -83,9 +85,9 @@ def submission(**changes: object) -> Submission:
             birth_date=dt.date(1990, 1, 1),
             phone="+85291234567",
             email="chan@example.hk",
-            address=AddressOut(lines=["香港灣仔告士打道5號", "12樓"], region="HK"),
+            address=Address(lines=["香港灣仔告士打道5號", "12樓"], region="HK"),
         ),
-        agent=AgentOut(
+        agent=SubmissionAgent(
             name_zh="李小龍",
             surname="LEE",
             given="SIU LUNG",
@@ -117,26 +119,26 @@ def submission(**changes: object) -> Submission:
             ),
         ],
         deficiencies=[PendingDocument(type="TD-EYE", due_date=dt.date(2024, 3, 31))],
-        commitment=CommitmentOut(
+        commitment=Commitment(
             accepted=True,
             at=dt.datetime(2024, 3, 1, 10, 0, tzinfo=HKT),
             text="本人承諾所填報資料真實。",
         ),
         consents=[
-            ConsentOut(
+            Consent(
                 purpose="CROSS_BORDER_TRANSFER",
                 biometric=False,
                 at=dt.datetime(2024, 3, 1, 10, 0, tzinfo=HKT),
             ),
-            ConsentOut(
+            Consent(
                 purpose="BIOMETRIC_VERIFICATION",
                 biometric=True,
                 at=dt.datetime(2024, 3, 1, 10, 1, tzinfo=HKT),
             ),
         ],
         time_limit=TimeLimit(committed_days=10, statutory_days=20, due_date=dt.date(2024, 3, 15)),
-        delivery=DeliveryOut(
-            channel="POST", address=AddressOut(lines=["廣州市天河區體育西路1號"], region="CN-GD")
+        delivery=Delivery(
+            channel="POST", address=Address(lines=["廣州市天河區體育西路1號"], region="CN-GD")
         ),
     )
     return s.model_copy(update=changes)
@@ -305,7 +307,7 @@ def test_minimal_submission_keeps_empty_wrappers_and_omits_optionals() -> None:
         documents=[],
         deficiencies=[],
         commitment=None,
-        delivery=DeliveryOut(channel="ELECTRONIC"),
+        delivery=Delivery(channel="ELECTRONIC"),
         time_limit=TimeLimit(committed_days=5, statutory_days=None, due_date=dt.date(2024, 3, 8)),
     )
     applicant = s.applicant.model_copy(update={"name_zh": None, "email": None, "address": None})
@@ -419,12 +421,12 @@ def test_submission_violation_is_refused(mutate: Callable[[etree._Element], None
 
 AGENCY_VIOLATIONS = {
     "unknown Status": (
-        lambda: FORMAT.render_status_notice(status_report()),
+        lambda: FORMAT.render_status(status_report()),
         _set("Status", None, "PENDING"),
     ),
-    "Seq 0": (lambda: FORMAT.render_status_notice(status_report()), _set("Seq", None, "0")),
+    "Seq 0": (lambda: FORMAT.render_status(status_report()), _set("Seq", None, "0")),
     "missing RequiredDocuments": (
-        lambda: FORMAT.render_status_notice(status_report()),
+        lambda: FORMAT.render_status(status_report()),
         _remove("RequiredDocuments"),
     ),
     "gateway as receipt sender": (
@@ -444,7 +446,7 @@ AGENCY_VIOLATIONS = {
     "unknown Fault Code": (lambda: FORMAT.render_fault("TEAPOT", "bad"), lambda root: None),
     "Supplement without documents": (
         lambda: FORMAT.render_supplement(
-            SupplementOut(header=submission().header, agency_case_ref="TD/1", documents=[])
+            Supplement(header=submission().header, agency_case_ref="TD/1", documents=[])
         ),
         lambda root: None,
     ),
@@ -472,9 +474,17 @@ def test_every_error_is_listed() -> None:
     assert "GatewayCaseRef" in info.value.errors[0] and "Uri" in info.value.errors[1]
 
 
-def test_schema_is_compiled_once() -> None:
+def test_validation_compiles_the_schema_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the first validation no XSD is compiled again (it costs far more than a check)."""
     FORMAT.validate(FORMAT.render_fault("SCHEMA", "x"))
-    assert _SCHEMA._schema is _SCHEMA._schema
+
+    def compile_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the XSD was compiled again")
+
+    monkeypatch.setattr(etree, "XMLSchema", compile_again)
+    FORMAT.validate(FORMAT.render_fault("SCHEMA", "x"))
+    with pytest.raises(DocumentInvalid):
+        FORMAT.validate(FORMAT.render_fault("TEAPOT", "x"))
 
 
 def test_port_attributes() -> None:
@@ -517,7 +527,7 @@ def test_receipt_round_trip() -> None:
 )
 def test_status_notice_round_trip(event: dict[str, object]) -> None:
     report = status_report(**event)
-    root = FORMAT.render_status_notice(report)
+    root = FORMAT.render_status(report)
     FORMAT.validate(root)
     assert root.get("Id", "").startswith("sn-")
     assert FORMAT.parse_status(root) == report
@@ -526,11 +536,11 @@ def test_status_notice_round_trip(event: dict[str, object]) -> None:
 def test_status_notice_carries_exactly_one_event() -> None:
     report = status_report()
     with pytest.raises(ValueError, match="exactly one"):
-        FORMAT.render_status_notice(report.model_copy(update={"events": report.events * 2}))
+        FORMAT.render_status(report.model_copy(update={"events": report.events * 2}))
 
 
 def test_naive_agency_datetime_is_read_as_hong_kong_time() -> None:
-    root = FORMAT.render_status_notice(status_report())
+    root = FORMAT.render_status(status_report())
     root.find(q("ChangedAt")).text = "2024-03-05T16:45:00"
     FORMAT.validate(root)
     assert FORMAT.parse_status(root).events[0].changed_at == dt.datetime(
@@ -539,7 +549,7 @@ def test_naive_agency_datetime_is_read_as_hong_kong_time() -> None:
 
 
 def test_supplement_round_trip() -> None:
-    s = SupplementOut(
+    s = Supplement(
         header=submission().header.model_copy(update={"message_id": MSG_ID.replace("6f", "7a")}),
         agency_case_ref="TD/DLX/2024/000123",
         documents=submission().documents[:1],
@@ -573,8 +583,8 @@ def test_fault_round_trip(detail: str | None) -> None:
 
 
 def test_parser_refuses_another_document() -> None:
-    with pytest.raises(ValueError, match="expected CBCE Receipt"):
-        FORMAT.parse_receipt(FORMAT.render_status_notice(status_report()))
+    with pytest.raises(DocumentInvalid, match="expected CBCE Receipt"):
+        FORMAT.parse_receipt(FORMAT.render_status(status_report()))
 
 
 def test_parser_refuses_a_text_split_by_a_comment() -> None:
@@ -588,7 +598,7 @@ def test_parser_refuses_a_text_split_by_a_comment() -> None:
     ref = root.find(q("AgencyCaseRef"))
     ref.append(etree.Comment("x"))
     ref[0].tail = "23"
-    with pytest.raises(ValueError, match="text only"):
+    with pytest.raises(DocumentInvalid, match="text only"):
         FORMAT.parse_receipt(root)
 
 
@@ -646,7 +656,7 @@ AWARE = st.datetimes(
 )
 DATES = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2099, 12, 31))
 ADDRESS = st.builds(
-    AddressOut,
+    Address,
     lines=st.lists(ZH, min_size=1, max_size=3),
     region=st.sampled_from(["HK", "MO", "CN-GD", "OTHER"]),
 )
@@ -684,24 +694,25 @@ PERSON = {
 SUBMISSIONS = st.builds(
     Submission,
     header=st.builds(
-        SubmissionHeader,
+        MessageHeader,
         message_id=st.uuids().map(str),
         case_ref=st.from_regex(r"GBA-[A-Z0-9]{20}", fullmatch=True),
         sent_at=AWARE,
+        sender=st.just(GATEWAY_PARTY),
         recipient=st.sampled_from(["HK-TD", "HK-IMMD", "HK-CR", "HK-SWD", "HK-HKPF"]),
     ),
     service=st.builds(
         SubmissionService, service_code=TOKEN, source_item_code=TOKEN, name_zh=ZH, name_foreign=TEXT
     ),
     applicant=st.builds(
-        ApplicantOut,
+        SubmissionApplicant,
         **PERSON,
         birth_date=DATES,
         phone=st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True),
         email=st.none() | st.emails(),
         address=st.none() | ADDRESS,
     ),
-    agent=st.none() | st.builds(AgentOut, **PERSON, authorisation_doc_id=TOKEN),
+    agent=st.none() | st.builds(SubmissionAgent, **PERSON, authorisation_doc_id=TOKEN),
     particulars=st.lists(
         st.builds(
             Particular,
@@ -713,9 +724,16 @@ SUBMISSIONS = st.builds(
     ),
     documents=st.lists(DOCUMENT, max_size=3),
     deficiencies=st.lists(st.builds(PendingDocument, type=TOKEN, due_date=DATES), max_size=2),
-    commitment=st.none() | st.builds(CommitmentOut, accepted=st.booleans(), at=AWARE, text=ZH),
+    commitment=st.none() | st.builds(Commitment, accepted=st.booleans(), at=AWARE, text=ZH),
     consents=st.lists(
-        st.builds(ConsentOut, purpose=TOKEN, biometric=st.booleans(), at=AWARE),
+        st.builds(
+            Consent,
+            purpose=st.sampled_from(
+                ["CROSS_BORDER_TRANSFER", "CASE_PROCESSING", "BIOMETRIC_VERIFICATION"]
+            ),
+            biometric=st.booleans(),
+            at=AWARE,
+        ),
         min_size=1,
         max_size=3,
     ),
@@ -726,10 +744,8 @@ SUBMISSIONS = st.builds(
         due_date=DATES,
     ),
     delivery=st.one_of(
-        st.builds(
-            DeliveryOut, channel=st.sampled_from(["ELECTRONIC", "COUNTER"]), address=st.none()
-        ),
-        st.builds(DeliveryOut, channel=st.just("POST"), address=ADDRESS),
+        st.builds(Delivery, channel=st.sampled_from(["ELECTRONIC", "COUNTER"]), address=st.none()),
+        st.builds(Delivery, channel=st.just("POST"), address=ADDRESS),
     ),
 )
 

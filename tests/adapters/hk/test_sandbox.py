@@ -30,10 +30,11 @@ from adapters.sandbox import (
     SandboxStore,
 )
 from gateway.devkit.examples import bundled_examples
-from gateway.domain.model import DocumentRef, StatusReport, SubmissionHeader, SupplementOut
+from gateway.domain import DocumentRef, MessageHeader, StatusReport, Supplement
 from gateway.render.pipeline import Pipeline, Rendered
 from gateway.serve import serving
 from signing import KeyDirectory, sign, verify
+from signing.parties import GATEWAY_PARTY
 
 XML = "application/xml; charset=utf-8"
 HKT = dt.timezone(dt.timedelta(hours=8))
@@ -73,11 +74,12 @@ def supplement_doc(
     keys: KeyDirectory, case_ref: str, agency: str, agency_ref: str
 ) -> etree._Element:
     root = FORMAT.render_supplement(
-        SupplementOut(
-            header=SubmissionHeader(
+        Supplement(
+            header=MessageHeader(
                 message_id=str(uuid.uuid4()),
                 case_ref=case_ref,
                 sent_at=dt.datetime.now(HKT),
+                sender=GATEWAY_PARTY,
                 recipient=agency,
             ),
             agency_case_ref=agency_ref,
@@ -192,7 +194,7 @@ def test_same_case_with_other_content_is_a_409_conflict(
 
 @pytest.mark.parametrize(
     "breakage",
-    ["not-xml", "schema", "wrong-root", "comment"],
+    ["not-xml", "schema", "wrong-root"],
 )
 def test_unacceptable_documents_get_400_schema(
     hk_sandbox: tuple[str, SandboxAgency],
@@ -210,13 +212,22 @@ def test_unacceptable_documents_get_400_schema(
         root = pipeline.render(rendered.case.application, None).document
         root.find(q("Applicant/Phone")).text = "not-a-phone"
         body = to_bytes(sign(root, keys.gateway_key()))
-    elif breakage == "wrong-root":
-        body = to_bytes(FORMAT.render_fault("INTERNAL", "not a submission"))
     else:
-        body = rendered.to_bytes().replace(b"</cbce:Service>", b"<!-- x --></cbce:Service>")
+        body = to_bytes(FORMAT.render_fault("INTERNAL", "not a submission"))
     response = post_case(url, body)
     assert response.status_code == 400
     assert fault_code(response) == "SCHEMA"
+
+
+def test_a_comment_in_a_signed_submission_is_accepted(
+    hk_sandbox: tuple[str, SandboxAgency], render_example: RenderExample
+) -> None:
+    """Comments are not signed content (CBCE §signatures): a toolkit that writes one is fine."""
+    url, _ = hk_sandbox
+    body = render_example(EXAMPLE).to_bytes()
+    commented = body.replace(b"</cbce:Service>", b"<!-- x --></cbce:Service>")
+    assert commented != body
+    assert post_case(url, commented).status_code == 202
 
 
 def test_tampered_or_wrongly_signed_documents_get_400_signature(

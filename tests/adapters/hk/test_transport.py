@@ -22,21 +22,20 @@ from adapters.hk.inbound import create_receiver
 from adapters.hk.transport import HkClient, TransportError, connect
 from adapters.sandbox import REQUIRED_DOCUMENT_TYPE, SandboxAgency
 from gateway.devkit.examples import bundled_examples
-from gateway.domain.model import (
-    GATEWAY_PARTY,
+from gateway.domain import (
     DocumentRef,
     MessageHeader,
     Receipt,
     ResultRef,
     StatusEvent,
     StatusReport,
-    SubmissionHeader,
-    SupplementOut,
+    Supplement,
 )
 from gateway.ports import Outcome
 from gateway.render.pipeline import Pipeline, Rendered
 from gateway.serve import free_port, serving
 from signing import KeyDirectory, sign
+from signing.parties import GATEWAY_PARTY
 
 HKT = dt.timezone(dt.timedelta(hours=8))
 STEP = 0.05
@@ -267,6 +266,57 @@ def test_a_validly_signed_receipt_for_another_case_is_not_believed(
         assert "wrong_sender" in result.detail
 
 
+def test_a_verified_receipt_addressed_to_another_party_is_refused(
+    keys: KeyDirectory, render_example: RenderExample, to_bytes: ToBytes
+) -> None:
+    """Same checks as the Macao client: the right case, and the gateway as recipient."""
+    rendered = render_example(EXAMPLE)
+    now = dt.datetime.now(HKT)
+    receipt = Receipt(
+        header=MessageHeader(
+            message_id=str(uuid.uuid4()),
+            case_ref=rendered.case.case_ref,
+            sent_at=now,
+            sender="HK-TD",
+            recipient="HK-CR",
+        ),
+        agency_case_ref="HK-TD-1",
+        received_at=now,
+    )
+    body = to_bytes(sign(FORMAT.render_receipt(receipt), keys.agency_key("HK-TD")))
+    with connect(
+        "http://hk.test", keys.trust_store(), agency="HK-TD", transport=_mock(202, body)
+    ) as client:
+        result = client.submit(rendered.to_bytes())
+    assert result.outcome is Outcome.PERMANENT and result.receipt is None
+    assert "HK-CR" in result.detail  # the reason names the party it was addressed to
+
+
+def test_a_verified_status_notice_addressed_to_another_party_is_refused(
+    keys: KeyDirectory, to_bytes: ToBytes
+) -> None:
+    now = dt.datetime.now(HKT)
+    report = StatusReport(
+        header=MessageHeader(
+            message_id=str(uuid.uuid4()),
+            case_ref="GBA-AAAAAAAAAAAAAAAAAAAA",
+            sent_at=now,
+            sender="HK-TD",
+            recipient="HK-CR",
+        ),
+        agency_case_ref="HK-TD-1",
+        events=[StatusEvent(seq=1, agency_status="RECEIVED", changed_at=now)],
+    )
+    body = to_bytes(sign(FORMAT.render_status(report), keys.agency_key("HK-TD")))
+    with connect(
+        "http://hk.test", keys.trust_store(), agency="HK-TD", transport=_mock(200, body)
+    ) as client:
+        with pytest.raises(TransportError) as failed:
+            client.fetch_status("GBA-AAAAAAAAAAAAAAAAAAAA")
+    assert failed.value.outcome is Outcome.PERMANENT
+    assert "HK-CR" in failed.value.detail
+
+
 # --- status and supplements ---------------------------------------------------------------
 
 
@@ -319,11 +369,12 @@ def test_supplement_path_over_the_client(
         assert asked.agency_status == "INFO_REQUIRED"
         assert asked.required_documents[0].type == REQUIRED_DOCUMENT_TYPE
 
-        supplement = SupplementOut(
-            header=SubmissionHeader(
+        supplement = Supplement(
+            header=MessageHeader(
                 message_id=str(uuid.uuid4()),
                 case_ref=ref,
                 sent_at=dt.datetime.now(HKT),
+                sender=GATEWAY_PARTY,
                 recipient="HK-TD",
             ),
             agency_case_ref=delivered.receipt.agency_case_ref,
@@ -377,7 +428,7 @@ def _notice(
             )
         ],
     )
-    return sign(FORMAT.render_status_notice(report), keys.agency_key(signer or sender))
+    return sign(FORMAT.render_status(report), keys.agency_key(signer or sender))
 
 
 def test_receiver_stores_good_notices_and_refuses_the_rest(

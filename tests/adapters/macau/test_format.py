@@ -17,13 +17,11 @@ from zeep.helpers import serialize_object
 
 from adapters.macau import FORMAT
 from adapters.macau.format import BINDING, NS, WSDL_PATH, SipFormat
-from gateway.domain.model import (
-    AddressOut,
-    AgentOut,
-    ApplicantOut,
-    CommitmentOut,
-    ConsentOut,
-    DeliveryOut,
+from gateway.domain import (
+    Address,
+    Commitment,
+    Consent,
+    Delivery,
     DocumentRef,
     Identity,
     MessageHeader,
@@ -34,12 +32,14 @@ from gateway.domain.model import (
     StatusEvent,
     StatusReport,
     Submission,
-    SubmissionHeader,
+    SubmissionAgent,
+    SubmissionApplicant,
     SubmissionService,
-    SupplementOut,
+    Supplement,
     TimeLimit,
 )
 from gateway.ports import AgencyFormat, DocumentInvalid
+from signing.parties import GATEWAY_PARTY
 
 MO = dt.timezone(dt.timedelta(hours=8))
 UTC = dt.UTC
@@ -72,8 +72,12 @@ def doc_ref(code: str, sha: str = SHA) -> DocumentRef:
 def make_submission() -> Submission:
     """Every optional part present, and the mappings the spec singles out."""
     return Submission(
-        header=SubmissionHeader(
-            message_id=MSG_ID, case_ref=CASE_REF, sent_at=SENT, recipient="MO-DSAT"
+        header=MessageHeader(
+            message_id=MSG_ID,
+            case_ref=CASE_REF,
+            sent_at=SENT,
+            sender=GATEWAY_PARTY,
+            recipient="MO-DSAT",
         ),
         service=SubmissionService(
             service_code="DSAT-VN-001",
@@ -81,7 +85,7 @@ def make_submission() -> Submission:
             name_zh="澳門機動車輛入出橫琴",
             name_foreign="Circulação de veículos de Macau no Interior",
         ),
-        applicant=ApplicantOut(
+        applicant=SubmissionApplicant(
             name_zh="黃麗華",
             surname="WONG",
             given="LAI WA",
@@ -94,9 +98,9 @@ def make_submission() -> Submission:
             birth_date=dt.date(1985, 11, 3),
             phone="+85366123456",
             email="wong@example.mo",
-            address=AddressOut(lines=["12 Rua Augusta", "Lisboa"], region="OTHER"),
+            address=Address(lines=["12 Rua Augusta", "Lisboa"], region="OTHER"),
         ),
-        agent=AgentOut(
+        agent=SubmissionAgent(
             name_zh="陳大文",
             surname="CHAN",
             given="TAI MAN",
@@ -111,18 +115,18 @@ def make_submission() -> Submission:
         ],
         documents=[doc_ref("M01"), doc_ref("M02")],
         deficiencies=[PendingDocument(type="DSAT-M04", due_date=dt.date(2025, 3, 25))],
-        commitment=CommitmentOut(
+        commitment=Commitment(
             accepted=True,
             at=dt.datetime(2025, 3, 11, 6, 0, 0, tzinfo=UTC),
             text="本人承諾所填資料真實。",
         ),
         consents=[
-            ConsentOut(purpose="CROSS_BORDER_TRANSFER", biometric=False, at=SENT),
-            ConsentOut(purpose="BIOMETRIC_VERIFICATION", biometric=True, at=SENT),
+            Consent(purpose="CROSS_BORDER_TRANSFER", biometric=False, at=SENT),
+            Consent(purpose="BIOMETRIC_VERIFICATION", biometric=True, at=SENT),
         ],
         time_limit=TimeLimit(committed_days=10, statutory_days=20, due_date=dt.date(2025, 3, 25)),
-        delivery=DeliveryOut(
-            channel="POST", address=AddressOut(lines=["氹仔布拉干薩街88號"], region="MO")
+        delivery=Delivery(
+            channel="POST", address=Address(lines=["氹仔布拉干薩街88號"], region="MO")
         ),
     )
 
@@ -279,7 +283,7 @@ def test_identity_codes(id_type: str, country: str, tipo: str, local: str) -> No
 )
 def test_delivery_channels(channel: str, canal: str) -> None:
     s = make_submission()
-    s = s.model_copy(update={"delivery": DeliveryOut(channel=channel)})
+    s = s.model_copy(update={"delivery": Delivery(channel=channel)})
     root = FORMAT.render_submission(s)
     FORMAT.validate(root)
     assert children(root.find(q("Entrega"))) == ["Canal"]
@@ -447,10 +451,14 @@ def test_signature_slot_takes_only_xmldsig(sub_root: etree._Element) -> None:
 # --- agency documents: render → validate → parse --------------------------------------------
 
 
-def make_supplement(docs: list[DocumentRef] | None = None) -> SupplementOut:
-    return SupplementOut(
-        header=SubmissionHeader(
-            message_id=MSG_ID, case_ref=CASE_REF, sent_at=SENT, recipient="MO-DSAT"
+def make_supplement(docs: list[DocumentRef] | None = None) -> Supplement:
+    return Supplement(
+        header=MessageHeader(
+            message_id=MSG_ID,
+            case_ref=CASE_REF,
+            sent_at=SENT,
+            sender=GATEWAY_PARTY,
+            recipient="MO-DSAT",
         ),
         agency_case_ref="DSAT/2025/000123",
         documents=[doc_ref("M04")] if docs is None else docs,
@@ -693,7 +701,7 @@ identities = model(
     residence_permit=st.booleans(),
 )
 addresses = model(
-    AddressOut,
+    Address,
     lines=st.lists(texts, min_size=1, max_size=3),
     region=st.sampled_from(["HK", "MO", "CN-GD", "OTHER"]),
 )
@@ -716,10 +724,11 @@ person = {
 submissions = model(
     Submission,
     header=model(
-        SubmissionHeader,
+        MessageHeader,
         message_id=st.uuids().map(str),
         case_ref=chars(UPPER + DIGITS, 20, 20).map("GBA-".__add__),
         sent_at=aware,
+        sender=st.just(GATEWAY_PARTY),
         recipient=chars(UPPER, 1, 6).map("MO-".__add__),
     ),
     service=model(
@@ -730,14 +739,14 @@ submissions = model(
         name_foreign=texts,
     ),
     applicant=model(
-        ApplicantOut,
+        SubmissionApplicant,
         **person,
         birth_date=dates,
         phone=st.integers(min_value=10**6, max_value=10**15 - 1).map("+{}".format),
         email=st.none() | chars(string.ascii_lowercase + DIGITS + ".", 1, 8).map("{0}@{0}".format),
         address=st.none() | addresses,
     ),
-    agent=st.none() | model(AgentOut, **person, authorisation_doc_id=codes),
+    agent=st.none() | model(SubmissionAgent, **person, authorisation_doc_id=codes),
     particulars=st.lists(
         model(
             Particular,
@@ -749,9 +758,16 @@ submissions = model(
     ),
     documents=st.lists(documents, max_size=3),
     deficiencies=st.lists(pending, max_size=2),
-    commitment=st.none() | model(CommitmentOut, accepted=st.booleans(), at=aware, text=texts),
+    commitment=st.none() | model(Commitment, accepted=st.booleans(), at=aware, text=texts),
     consents=st.lists(
-        model(ConsentOut, purpose=codes, biometric=st.booleans(), at=aware),
+        model(
+            Consent,
+            purpose=st.sampled_from(
+                ["CROSS_BORDER_TRANSFER", "CASE_PROCESSING", "BIOMETRIC_VERIFICATION"]
+            ),
+            biometric=st.booleans(),
+            at=aware,
+        ),
         min_size=1,
         max_size=3,
     ),
@@ -762,7 +778,7 @@ submissions = model(
         due_date=dates,
     ),
     delivery=model(
-        DeliveryOut,
+        Delivery,
         channel=st.sampled_from(["ELECTRONIC", "COUNTER", "POST"]),
         address=st.none() | addresses,
     ),

@@ -9,25 +9,26 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-import zeep
 from lxml import etree
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
+from zeep.wsdl import Document
 
-from adapters.macau import soap
-from adapters.macau.format import NS, WSDL_PATH, SipFormat
+from adapters.macau import FORMAT, soap
+from adapters.macau.format import NS
 from adapters.macau.transport import AgencyCallFailed, MacaoClient, connect
 from adapters.sandbox import SandboxAgency
 from gateway.devkit.examples import bundled_examples
-from gateway.domain.model import DocumentRef, SubmissionHeader, SupplementOut
+from gateway.domain import DocumentRef, MessageHeader, Receipt, StatusReport, Supplement
 from gateway.ports import AgencyClient, Outcome
 from gateway.render.pipeline import Pipeline, Rendered
 from gateway.serve import free_port, serving
 from signing import KeyDirectory, sign, verify
+from signing.parties import GATEWAY_PARTY
 
-FORMAT = SipFormat()
 NSMAP = {"sip": NS}
 MO_EXAMPLES = [p.stem for p in bundled_examples() if p.stem.endswith("-mo")]
 #: types of the shared fixtures in conftest.py (which test modules cannot import)
@@ -48,11 +49,12 @@ def client_for(url: str, keys: KeyDirectory, agency: str = "MO-DSAT", **kw: Any)
 
 def supplement_for(rendered: Rendered, agency_case_ref: str, keys: KeyDirectory) -> bytes:
     case = rendered.case
-    supplement = SupplementOut(
-        header=SubmissionHeader(
+    supplement = Supplement(
+        header=MessageHeader(
             message_id=str(uuid.uuid4()),
             case_ref=case.case_ref,
             sent_at=dt.datetime.now(dt.UTC),
+            sender=GATEWAY_PARTY,
             recipient=case.agency,
         ),
         agency_case_ref=agency_case_ref,
@@ -76,6 +78,7 @@ class Capture:
     def __init__(self, app: Any):
         self.app = app
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.methods: list[str] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,6 +91,7 @@ class Capture:
         body = b"".join(chunks)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.requests.append((headers, body))
+        self.methods.append(scope["method"])
 
         async def replay() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}
@@ -118,10 +122,10 @@ def test_client_is_zeep_reading_the_project_wsdl_and_keeps_signed_bytes(
         with client_for(url, keys, rendered.case.agency) as client:
             port: AgencyClient = client  # the port, statically; and its methods, here
             assert all(callable(getattr(port, m)) for m in ("submit", "fetch_status", "close"))
-            assert isinstance(client.zeep, zeep.Client)
-            assert client.zeep.wsdl.location == str(WSDL_PATH)
             result = client.submit(rendered.to_bytes())
     assert result.outcome is Outcome.DELIVERED, result.detail
+    # the WSDL came from the package: the endpoint was never asked for ``?wsdl``
+    assert captured[0].methods == ["POST"]
 
     (headers, body) = captured[0].requests[-1]
     assert headers["soapaction"] == '"urn:mo-gov:sip:1.0/SubmeterProcesso"'
@@ -138,10 +142,26 @@ def test_client_is_zeep_reading_the_project_wsdl_and_keeps_signed_bytes(
     assert verified.sender == "GD-GBA-GW"
 
 
-def test_wsdl_is_parsed_once_per_process(keys: KeyDirectory, mo_sandbox_url: str) -> None:
-    with client_for(mo_sandbox_url, keys) as a, client_for(mo_sandbox_url, keys, "MO-DSI") as b:
-        assert a.zeep.wsdl is b.zeep.wsdl
-        assert a._session is not b._session
+def test_new_clients_do_not_parse_the_wsdl_again_and_close_alone(
+    keys: KeyDirectory,
+    mo_sandbox_url: str,
+    render_example: RenderExample,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parsing the WSDL costs far more than a call: it happens at most once per process. Each
+    client still has its own connections: closing one leaves the other working."""
+    rendered = render_example(MO_EXAMPLES[0])
+    with client_for(mo_sandbox_url, keys):
+        pass  # the first client of the process may parse it
+
+    def parse_again(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the WSDL was parsed again")
+
+    monkeypatch.setattr(Document, "__init__", parse_again)
+    a = client_for(mo_sandbox_url, keys, "MO-DSI")
+    with client_for(mo_sandbox_url, keys, rendered.case.agency) as b:
+        a.close()
+        assert b.submit(rendered.to_bytes()).outcome is Outcome.DELIVERED
 
 
 # --- submissions -------------------------------------------------------------------------------
@@ -356,12 +376,27 @@ def test_status_with_and_without_since(
     assert nothing is not None and nothing.events == []
 
 
-def test_status_query_goes_through_zeeps_value_path(mo_client: MacaoClient) -> None:
-    envelope = mo_client.zeep.create_message(
-        mo_client._service, "ConsultarEstado", VersaoEsquema="1.0", ReferenciaGateway="GBA-X"
-    )
+def test_status_query_goes_through_zeeps_value_path(keys: KeyDirectory) -> None:
+    """The unsigned ConsultaEstado is zeep's own rendering, posted with the WSDL's SOAPAction."""
+    seen: list[httpx.Request] = []
+
+    def unknown_case(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        fault = soap.client_fault("PROCESSO_DESCONHECIDO", "no such case").to_bytes()
+        return httpx.Response(500, content=fault, headers={"Content-Type": soap.CONTENT_TYPE})
+
+    with client_for(
+        "http://sip.test/sip", keys, transport=httpx.MockTransport(unknown_case)
+    ) as client:
+        assert client.fetch_status("GBA-X", since_seq=3) is None
+    (request,) = seen
+    assert request.headers["SOAPAction"] == '"urn:mo-gov:sip:1.0/ConsultarEstado"'
+    envelope = etree.fromstring(request.content)
+    assert envelope.prefix == "soap-env"  # zeep's envelope
     (query,) = envelope.find(soap.BODY)
     assert query.tag == f"{{{NS}}}ConsultaEstado"
+    assert query.findtext(f"{{{NS}}}ReferenciaGateway") == "GBA-X"
+    assert query.findtext(f"{{{NS}}}DesdeSequencia") == "3"
 
 
 def test_unknown_case_is_none(mo_client: MacaoClient) -> None:
@@ -407,11 +442,71 @@ def test_supplement_for_another_case_is_refused_locally(
     assert result.outcome is Outcome.PERMANENT and "another case" in result.detail
 
 
-def test_call_does_not_consume_the_callers_document(
-    render_example: RenderExample, mo_client: MacaoClient
+def test_the_client_returns_nothing_it_has_not_verified() -> None:
+    """Its public face is the port and nothing else: no method hands out a raw reply (the
+    conformance kit reaches unverified answers through a subclass of its own)."""
+    public = {name for name in dir(MacaoClient) if not name.startswith("_")}
+    assert public == {"submit", "send_supplement", "fetch_status", "close"}
+
+
+def _signed_answer(
+    keys: KeyDirectory, root: etree._Element, signer: str = "MO-DSAT"
+) -> httpx.MockTransport:
+    body = soap.response_envelope(etree.tostring(sign(root, keys.agency_key(signer))))
+    return httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, content=body, headers={"Content-Type": soap.CONTENT_TYPE}
+        )
+    )
+
+
+def _answer_header(case_ref: str, recipient: str = GATEWAY_PARTY) -> MessageHeader:
+    return MessageHeader(
+        message_id=str(uuid.uuid4()),
+        case_ref=case_ref,
+        sent_at=dt.datetime.now(dt.UTC),
+        sender="MO-DSAT",
+        recipient=recipient,
+    )
+
+
+@pytest.mark.parametrize(
+    ("case_ref", "recipient", "reason"),
+    [
+        (None, "MO-DSI", "MO-DSI"),  # refused by the schema or by the client
+        ("GBA-ZZZZZZZZZZZZZZZZZZZZ", GATEWAY_PARTY, "GBA-ZZZZZZZZZZZZZZZZZZZZ"),
+    ],
+)
+def test_a_verified_receipt_for_another_party_or_case_is_refused(
+    case_ref: str | None,
+    recipient: str,
+    reason: str,
+    keys: KeyDirectory,
+    render_example: RenderExample,
 ) -> None:
-    document = render_example(MO_EXAMPLES[0]).document
-    before = etree.tostring(document)
-    payload = mo_client.call("SubmeterProcesso", document)
-    assert payload.tag == f"{{{NS}}}ReciboProcesso"
-    assert etree.tostring(document) == before and document.getparent() is None
+    rendered = render_example(MO_EXAMPLES[0])
+    now = dt.datetime.now(dt.UTC)
+    receipt = Receipt(
+        header=_answer_header(case_ref or rendered.case.case_ref, recipient),
+        agency_case_ref="MO-DSAT-2025-000001",
+        received_at=now,
+    )
+    transport = _signed_answer(keys, FORMAT.render_receipt(receipt))
+    with client_for("http://sip.test/sip", keys, transport=transport) as client:
+        result = client.submit(rendered.to_bytes())
+    assert result.outcome is Outcome.PERMANENT and result.receipt is None
+    assert reason in result.detail
+
+
+def test_a_verified_status_for_another_party_is_refused(keys: KeyDirectory) -> None:
+    report = StatusReport(
+        header=_answer_header("GBA-AAAAAAAAAAAAAAAAAAAA", "MO-DSI"),
+        agency_case_ref="MO-DSAT-2025-000001",
+        events=[],
+    )
+    transport = _signed_answer(keys, FORMAT.render_status(report))
+    with client_for("http://sip.test/sip", keys, transport=transport) as client:
+        with pytest.raises(AgencyCallFailed) as failed:
+            client.fetch_status("GBA-AAAAAAAAAAAAAAAAAAAA")
+    assert failed.value.outcome is Outcome.PERMANENT
+    assert "MO-DSI" in failed.value.result.detail
