@@ -41,12 +41,16 @@ def _load(group: str, region: str) -> Callable[..., Any]:
 
 
 def client_factory(region: str) -> Callable[..., Any]:
-    """``connect(url, trust, *, agency, timeout) -> gateway.ports.AgencyClient``."""
+    """``connect(url, trust, *, agency, timeout, transport=None) -> gateway.ports.AgencyClient``."""
     return _load("gba_gateway.clients", region)
 
 
 def sandbox_factory(region: str) -> Callable[..., Any]:
-    """``create_app(config) -> ASGI app`` of the region's sandbox agency."""
+    """``create_app(config) -> ASGI app`` of the region's sandbox agency.
+
+    ``config`` is a YAML path or a mapping of its fields, so the core never names the
+    sandbox's config class.
+    """
     return _load("gba_gateway.sandboxes", region)
 
 

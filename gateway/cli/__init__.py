@@ -1,19 +1,50 @@
-"""``gbagw``: the gateway's command line, one module per command group."""
+"""``gbagw``: the gateway's command line, one module per command group.
+
+Help is plain text (no rich boxes): it reads the same in a terminal, a pipe and a log, and
+flags show as flags. :func:`main` is the console entry point: whatever goes wrong, a user sees
+one line and an exit code, never a traceback.
+"""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
 from gateway.cli import applications, devkit
+from gateway.cli.agencies import agencies_app
+from gateway.cli.common import INTERNAL, err
 from gateway.cli.demo import demo
 from gateway.cli.mappings import mappings_app
 from gateway.cli.verify import verify
 from signing.cli import keys_app
 
-app = typer.Typer(no_args_is_help=True, help="Guangdong–HK–Macao cross-boundary case gateway.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Guangdong–HK–Macao cross-boundary case gateway.",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
 applications.register(app)
 app.command()(verify)
 app.command()(demo)
 devkit.register(app)
+for group in (mappings_app, keys_app, agencies_app):
+    group.rich_markup_mode = None
+    group.pretty_exceptions_enable = False
 app.add_typer(mappings_app, name="mappings")
+app.add_typer(agencies_app, name="agencies")
 app.add_typer(keys_app, name="keys", help="Development keys, agency certificates, rotation.")
+
+
+def main() -> None:
+    """Run ``gbagw``; an unexpected error is one line on stderr and exit code 4."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence before a user's terminal
+        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        sys.exit(INTERNAL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,19 +11,26 @@ import typer
 from rich.table import Table
 
 from gateway.cli.common import (
+    CONFIG,
+    REJECTED,
+    USAGE,
     CatalogueOpt,
+    InputArg,
     JsonOpt,
     KeysOpt,
     Target,
     accept_for,
     err,
     fail,
+    keys_dir,
     out,
     pipeline_for,
     read_input,
 )
 from gateway.intake.validator import ApplicationRejected, Problem
 from gateway.ports import DocumentInvalid
+from signing import KeyDirectory, SigningKey, TrustConfigError, TrustStore
+from signing.parties import GATEWAY_PARTY
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
 
 def validate(
-    application: Annotated[Path, typer.Argument(help="Guangdong application JSON.")],
+    application: InputArg,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -42,36 +50,93 @@ def validate(
         pipeline.accept(read_input(application, as_json))
     except ApplicationRejected as exc:
         fail(exc.problems, as_json)
-    err.print(f"[green]valid[/green] {application}")
+    err.print(f"[green]valid[/green] {'standard input' if application == '-' else application}")
 
 
 def render(
-    application: Annotated[Path, typer.Argument(help="Guangdong application JSON.")],
+    application: InputArg,
     to: Annotated[Target, typer.Option("--to", help="Target region.")],
-    key: Annotated[Path, typer.Option("--key", help="Gateway private key (PEM).")],
-    cert: Annotated[Path, typer.Option("--cert", help="Gateway certificate (PEM).")],
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="Gateway private key (PEM); default: the current one."),
+    ] = None,
+    cert: Annotated[
+        Path | None, typer.Option("--cert", help="Its certificate (PEM); required with --key.")
+    ] = None,
+    keys: KeysOpt = None,
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the signed CaseSubmission (HK) or PedidoProcesso (Macao) to stdout."""
-    from signing import SigningKey
+    """Write the signed CaseSubmission (HK) or PedidoProcesso (Macao) to stdout.
 
+    Only the gateway's registered, currently valid key signs: a document whose Sender is
+    GD-GBA-GW must never carry an agency's or a stranger's signature.
+    """
     pipeline = pipeline_for(catalogue, as_json)
     application_ = accept_for(pipeline, application, to, as_json)
-    try:
-        signing_key = SigningKey.load(key, cert)
-    except (OSError, ValueError) as exc:
-        fail([Problem("", f"cannot load signing key: {exc}")], as_json, code=2)
+    directory = _key_directory(keys, as_json)
+    signing_key = _gateway_key(directory, key, cert, as_json)
     try:
         rendered = pipeline.render(application_, signing_key)
     except DocumentInvalid as exc:  # a mapping produced what the agency schema refuses
-        fail([Problem("", e) for e in exc.errors], as_json, code=3)
+        fail([Problem("", e) for e in exc.errors], as_json, code=CONFIG)
     sys.stdout.buffer.write(rendered.to_bytes())
     sys.stdout.buffer.write(b"\n")
 
 
+def _key_directory(keys: Path | None, as_json: bool) -> KeyDirectory:
+    directory = KeyDirectory(keys_dir(keys))
+    if not directory.trust_file.exists():
+        fail(
+            [Problem("", f"no key directory at {directory.path} (run `gbagw keys init`)")],
+            as_json,
+            code=CONFIG,
+        )
+    return directory
+
+
+def _gateway_key(
+    directory: KeyDirectory, key: Path | None, cert: Path | None, as_json: bool
+) -> SigningKey:
+    """The given pair if it is the gateway's registered one, valid now; else the current one."""
+    now = datetime.now(UTC)
+    try:
+        trust = directory.trust_store()
+        if key is None and cert is None:
+            return directory.gateway_key(now)
+    except (TrustConfigError, KeyError, OSError, ValueError) as exc:
+        fail([Problem("", f"key directory {directory.path}: {exc}")], as_json, code=CONFIG)
+    if key is None or cert is None:
+        fail([Problem("", "--key and --cert go together")], as_json, code=USAGE)
+    try:
+        signing_key = SigningKey.load(key, cert)
+    except (OSError, ValueError) as exc:
+        fail([Problem("", f"cannot load signing key: {exc}")], as_json, code=USAGE)
+    problem = _not_the_gateway_pair(trust, signing_key, now)
+    if problem:
+        current = [r.source or r.fingerprint for r in trust.accepted_for(GATEWAY_PARTY, now)]
+        right = f"; the gateway's current certificate: {', '.join(current)}" if current else ""
+        fail([Problem("", f"refusing to sign: {problem}{right}")], as_json, code=REJECTED)
+    return signing_key
+
+
+def _not_the_gateway_pair(trust: TrustStore, signing_key: SigningKey, now: datetime) -> str:
+    name = f"certificate {signing_key.fingerprint[:16]}…"
+    registered = trust.by_fingerprint(signing_key.fingerprint)
+    if registered is None:
+        return f"{name} is not in the trust list"
+    if registered.party != GATEWAY_PARTY:
+        return f"{name} is {registered.party}'s, not {GATEWAY_PARTY}'s"
+    if not registered.accepted_at(now):
+        return (
+            f"{name} of {GATEWAY_PARTY} is not valid now "
+            f"(accepted {registered.valid_from:%Y-%m-%d} to {registered.valid_until:%Y-%m-%d})"
+        )
+    return ""
+
+
 def send(
-    application: Annotated[Path, typer.Argument(help="Guangdong application JSON.")],
+    application: InputArg,
     to: Annotated[Target, typer.Option("--to", help="Target region.")],
     url: Annotated[str, typer.Option("--url", help="Agency endpoint base URL.")],
     keys: KeysOpt = None,
@@ -82,13 +147,11 @@ def send(
     """Render, sign and send an application; print the agency's verified receipt."""
     from gateway.ports import Outcome
     from gateway.registry import client_factory
-    from signing import KeyDirectory
-    from signing.cli import default_keys_dir
 
     pipeline = pipeline_for(catalogue, as_json)
     application_ = accept_for(pipeline, application, to, as_json)
-    directory = KeyDirectory(keys or default_keys_dir())
-    rendered = pipeline.render(application_, directory.gateway_key())
+    directory = _key_directory(keys, as_json)
+    rendered = pipeline.render(application_, _gateway_key(directory, None, None, as_json))
     client = client_factory(application_.target_region)(
         url, directory.trust_store(), agency=rendered.case.agency, timeout=timeout
     )
@@ -111,4 +174,4 @@ def send(
         table.add_row("detail", result.detail)
     out.print(table)
     if result.outcome not in (Outcome.DELIVERED, Outcome.DUPLICATE):
-        raise typer.Exit(1)
+        raise typer.Exit(REJECTED)

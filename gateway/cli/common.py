@@ -1,37 +1,74 @@
-"""What every ``gbagw`` command shares: consoles, options, failure output, reading input."""
+"""What every ``gbagw`` command shares: consoles, options, exit codes, failures, reading input.
+
+Exit codes are the same for every command (documented in the README):
+0 done · 1 rejected or invalid (the input was read and refused) · 2 usage or unreadable input ·
+3 configuration (catalogue, mappings, keys, trust list) · 4 internal error (a bug; reported once,
+without a traceback).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from enum import StrEnum
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
-from gateway.catalogue.loader import CatalogueError
+from gateway.config import settings
 from gateway.intake.validator import ApplicationRejected, Problem
-from gateway.mappings.engine import MappingError
 
-err = Console(stderr=True)
-out = Console()
+if TYPE_CHECKING:
+    from gateway.domain import Application
+    from gateway.render.pipeline import Pipeline
+
+OK, REJECTED, USAGE, CONFIG, INTERNAL = 0, 1, 2, 3, 4
 
 
-class Target(StrEnum):
-    hk = "hk"
-    mo = "mo"
+def _console(stderr: bool = False) -> Console:
+    # soft_wrap: a message stays one line however narrow the terminal or pipe (rich wraps at 80
+    # columns when it cannot measure a terminal, which breaks `grep` and log lines); tables get
+    # room to keep each row on one line when piped.
+    console = Console(stderr=stderr, soft_wrap=True, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, soft_wrap=True, highlight=False, width=240)
+    return console
 
+
+err = _console(stderr=True)
+out = _console()
+
+
+def _regions() -> dict[str, str]:
+    # entry-point names only: choosing a region must not import every adapter
+    names = sorted(ep.name for ep in entry_points(group="gba_gateway.formats"))
+    return {name.lower(): name.lower() for name in names}
+
+
+#: target regions, as installed adapter packages name them (hk, mo, …): never literals
+Target = StrEnum("Target", _regions())  # type: ignore[misc]
 
 CatalogueOpt = Annotated[
     Path | None,
     typer.Option("--catalogue", help="Directory of item records (default: the bundled items)."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Errors as JSON on stderr.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option("--keys", help="Key directory (default: $GBAGW_KEYS, else ./var/keys)."),
+]
+InputArg = Annotated[str, typer.Argument(help="Guangdong application JSON file, or - for stdin.")]
 
 
-def fail(problems: list[Problem], as_json: bool, code: int = 1) -> None:
+def keys_dir(keys: Path | None) -> Path:
+    return keys or settings().keys
+
+
+def fail(problems: list[Problem], as_json: bool, code: int = REJECTED) -> NoReturn:
+    """Print every problem (one line each, or one JSON object) and exit with ``code``."""
     if as_json:
         json.dump(
             {"errors": [{"path": p.path, "message": p.message} for p in problems]},
@@ -41,40 +78,40 @@ def fail(problems: list[Problem], as_json: bool, code: int = 1) -> None:
         sys.stderr.write("\n")
     else:
         for p in problems:
-            err.print(f"[red]error[/red] {p}", highlight=False, markup=True)
+            err.print(f"[red]error[/red] {p}", markup=True)
     raise typer.Exit(code)
 
 
-def pipeline_for(catalogue: Path | None, as_json: bool):
+def pipeline_for(catalogue: Path | None, as_json: bool) -> Pipeline:
+    from gateway.catalogue.loader import CatalogueError
+    from gateway.mappings.engine import MappingError
     from gateway.render.pipeline import Pipeline
 
     try:
         return Pipeline(catalogue_dir=catalogue)
     except (CatalogueError, MappingError) as exc:
-        fail([Problem("", line) for line in str(exc).splitlines()], as_json, code=3)
+        fail([Problem("", line) for line in str(exc).splitlines()], as_json, code=CONFIG)
 
 
-def read_input(path: Path, as_json: bool) -> bytes:
+def read_input(source: str, as_json: bool) -> bytes:
+    """At most the configured size from a file, a pipe, a device or ``-`` (standard input)."""
+    from gateway.inputs import InputTooLarge, InputUnreadable, read_bounded
+
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        fail([Problem("", f"cannot read {path}: {exc.strerror}")], as_json, code=2)
-        raise  # unreachable
+        return read_bounded(source, settings().max_input_bytes)
+    except InputTooLarge as exc:  # read, and refused: like any other invalid input
+        fail([Problem("", str(exc))], as_json, code=REJECTED)
+    except InputUnreadable as exc:
+        fail([Problem("", str(exc))], as_json, code=USAGE)
 
 
-def accept_for(pipeline, path: Path, to: Target, as_json: bool):
+def accept_for(pipeline: Pipeline, source: str, to: StrEnum, as_json: bool) -> Application:
     """The validated application, which must target the region the user named."""
     try:
-        application = pipeline.accept(read_input(path, as_json))
+        application = pipeline.accept(read_input(source, as_json))
     except ApplicationRejected as exc:
         fail(exc.problems, as_json)
     if application.target_region != to.value.upper():
         wrong = f"application targets {application.target_region}, not {to.value.upper()}"
         fail([Problem("targetRegion", wrong)], as_json)
     return application
-
-
-KeysOpt = Annotated[
-    Path | None,
-    typer.Option("--keys", help="Key directory (default: $GBAGW_KEYS or ./var/keys)."),
-]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gateway.cli.common import KeysOpt, Target, err, out
+from gateway.cli.common import REJECTED, KeysOpt, Target, err, keys_dir, out
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 
 def sandbox(
-    region: Annotated[Target, typer.Argument(help="hk or mo.")],
+    region: Annotated[Target, typer.Argument(help="Agency format (region).")],
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 0,
     config: Annotated[
         Path | None, typer.Option("--config", help="Sandbox YAML (scenarios, faults).")
@@ -26,44 +26,42 @@ def sandbox(
     database: Annotated[Path | None, typer.Option("--db", help="SQLite file.")] = None,
 ) -> None:
     """Run a sandbox HK or Macao agency on 127.0.0.1 until interrupted."""
-    from adapters.sandbox import SandboxConfig
     from gateway.registry import sandbox_factory
     from gateway.serve import LOOPBACK, free_port, serve_forever
     from signing import KeyDirectory
-    from signing.cli import default_keys_dir
 
-    keys_dir = keys or default_keys_dir()
+    keys_path = keys_dir(keys)
     if config is not None:
-        cfg = SandboxConfig.from_yaml(config)
+        cfg: Path | dict[str, object] = config
     else:
-        directory = KeyDirectory(keys_dir)
+        directory = KeyDirectory(keys_path)
         if not directory.trust_file.exists():
             directory.init()
-            err.print(f"created development keys in {keys_dir}")
+            err.print(f"created development keys in {keys_path}")
         db = database or Path("var") / f"sandbox-{region.value}.db"
         db.parent.mkdir(parents=True, exist_ok=True)
-        cfg = SandboxConfig(region=region.value.upper(), keys_dir=keys_dir, database=db)
+        cfg = {"region": region.value.upper(), "keys_dir": keys_path, "database": db}
     port = port or free_port()
     err.print(f"sandbox {region.value.upper()} agency on http://{LOOPBACK}:{port}")
     serve_forever(sandbox_factory(region.value.upper())(cfg), port)
 
 
 def conformance(
-    agency: Annotated[Target, typer.Option("--agency", help="Format to test: hk or mo.")],
+    agency: Annotated[Target, typer.Option("--agency", help="Agency format (region) to test.")],
     url: Annotated[str, typer.Option("--url", help="The agency endpoint under test.")],
     code: Annotated[
-        str | None, typer.Option("--code", help="Agency code (default HK-TD / MO-DSAT).")
+        str | None,
+        typer.Option("--code", help="Agency code (default: the region's first mapped agency)."),
     ] = None,
     keys: KeysOpt = None,
 ) -> None:
     """Run the conformance checks against a CBCE or SIP endpoint; print a pass/fail table."""
     from gateway.registry import conformance_runner
     from signing import KeyDirectory
-    from signing.cli import default_keys_dir
 
     region = agency.value.upper()
-    code = code or ("HK-TD" if region == "HK" else "MO-DSAT")
-    results = conformance_runner(region)(url, KeyDirectory(keys or default_keys_dir()), code)
+    code = code or _first_agency(region)
+    results = conformance_runner(region)(url, KeyDirectory(keys_dir(keys)), code)
     table = Table(title=f"Conformance of {url} as {code}")
     table.add_column("check")
     table.add_column("result")
@@ -74,4 +72,12 @@ def conformance(
     failed = [r.name for r in results if not r.passed]
     out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(REJECTED)
+
+
+def _first_agency(region: str) -> str:
+    """The first agency (by code) that a bundled mapping routes ``region`` to."""
+    from gateway.cli.common import pipeline_for
+
+    pipeline = pipeline_for(None, False)
+    return min(m.agency for m in pipeline.mappings if m.region == region)

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.catalogue.loader import Catalogue
-from gateway.domain.model import CaseStatus, Region, ServiceItem
+from gateway.domain import CaseStatus, Region, ServiceItem
 from gateway.ports import AgencyFormat
 
 FieldKind = Literal["text", "name", "code", "date", "int", "decimal", "amount", "bool", "enum"]
@@ -129,7 +129,7 @@ def _scalar(node: yaml.Node) -> Any:
     corrupts enum values and codes; mappings are safer with this narrow reading.
     """
     value = node.value
-    if node.style or node.tag not in (
+    if getattr(node, "style", None) or node.tag not in (
         "tag:yaml.org,2002:int",
         "tag:yaml.org,2002:bool",
         "tag:yaml.org,2002:null",
@@ -224,10 +224,13 @@ def check_against_item(m: Mapping, item: ServiceItem) -> list[tuple[tuple[Any, .
     for code in m.documents:
         if item.material(code) is None:
             out.append((("documents", code), f"unknown material code {code} in {where}"))
-    for spec in item.materials:
-        if spec.code not in m.documents:
+    for material in item.materials:
+        if material.code not in m.documents:
             out.append(
-                (("documents",), f"material {spec.code} ({spec.name}) has no agency document type")
+                (
+                    ("documents",),
+                    f"material {material.code} ({material.name}) has no agency document type",
+                )
             )
     return out
 
@@ -237,7 +240,7 @@ def check_against_format(m: Mapping, fmt: AgencyFormat | None) -> list[tuple[tup
 
     if fmt is None:
         return [(("region",), f"no adapter is installed for region {m.region}")]
-    out = []
+    out: list[tuple[tuple[Any, ...], str]] = []
     if not re.fullmatch(fmt.agency_pattern, m.agency):
         out.append((("agency",), f"agency code {m.agency} does not match {fmt.agency_pattern}"))
     for code in sorted(fmt.status_codes - set(m.statuses)):

@@ -33,7 +33,8 @@ def party_files(keys, party: str) -> tuple[str, str]:
 def test_render_writes_a_signed_document_that_verify_accepts(keys, tmp_path: Path) -> None:
     key, cert = party_files(keys, "GD-GBA-GW")
     done = gbagw(
-        "render", "--to", "mo", "--key", key, "--cert", cert, str(EXAMPLES["northbound-vehicle-mo"])
+        *("render", "--to", "mo", "--keys", str(keys.path), "--key", key, "--cert", cert),
+        str(EXAMPLES["northbound-vehicle-mo"]),
     )
     assert done.returncode == 0, done.stderr
     root = etree.fromstring(done.stdout.encode())
