@@ -1,0 +1,309 @@
+"""The delivery task's two database steps: ``claim`` before calling the agency, ``record`` after.
+
+A claim is a lease: the row goes ``sending`` with a fresh token until ``lease_expires_at``.
+Only the holder of the current token can record an outcome, so a duplicate task run (Celery
+redelivers; the sweep republishes) either gets ``None`` from ``claim`` or has its ``record``
+ignored after another worker took the lease over: duplicates change nothing.
+
+Both steps run in the caller's transaction; the caller commits. Between them the caller
+talks to the agency *outside* any transaction, sending ``Claim.document`` — the bytes signed
+at intake, never re-rendered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from gateway.outbox import breaker as breakers
+from gateway.outbox.policy import BreakerPolicy, RetryPolicy
+from gateway.store.digest import sha256_hex
+from gateway.store.events import append_event
+from gateway.store.tables import Case, DeliveryAttempt, Message, Outbox, Receipt
+from gateway.store.vocab import (
+    LEASE_EXPIRED,
+    CaseState,
+    Direction,
+    EventSource,
+    OutboxKind,
+    OutboxState,
+    Outcome,
+)
+
+DEFAULT_MAX_IN_FLIGHT = 4
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's lease on one outbox row, with what to send."""
+
+    outbox_id: str
+    lease_token: str
+    worker: str
+    attempt: int  # 1 for the first attempt
+    lease_expires_at: dt.datetime
+    destination: str
+    kind: str
+    case_ref: str | None
+    message_id: str
+    document: bytes  # the stored signed bytes
+    probe: bool  # this attempt is the half-open breaker's probe
+
+
+@dataclass(frozen=True)
+class ReceiptIn:
+    """A verified receipt, as plain values (the transport verified the signature)."""
+
+    message_id: str
+    agency_case_ref: str
+    received_at: dt.datetime
+    document: bytes | None = None  # the signed receipt as received, kept when given
+    sender: str | None = None
+    kind: str = "Receipt"
+
+
+def _release(session: Session, outbox_id: str, now: dt.datetime) -> None:
+    """A refused claim leaves the row pending and lets the next relay pass publish it."""
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id, Outbox.state == OutboxState.PENDING)
+        .values(relay_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def claim(
+    session: Session,
+    outbox_id: str,
+    *,
+    worker: str,
+    lease_seconds: float,
+    now: dt.datetime,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+) -> Claim | None:
+    """Lease a row for one delivery attempt, or ``None`` when this run must do nothing.
+
+    Claimable: ``pending`` and due, or ``sending`` with an expired lease (its worker is
+    presumed lost; the old attempt is marked ``lease_expired``). ``None`` when the row is
+    delivered, dead, not due, leased by a live worker, its destination's breaker is open (or
+    its probe is out), or ``max_in_flight`` live leases already exist for the destination —
+    in those last cases the row stays pending for the relay to publish again.
+    """
+    destination = session.scalar(select(Outbox.destination).where(Outbox.id == outbox_id))
+    if destination is None:
+        return None
+    breaker = breakers.lock(session, destination, now)
+    row = session.execute(
+        select(Outbox)
+        .where(Outbox.id == outbox_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    taking_over = row.state == OutboxState.SENDING and (
+        row.lease_expires_at is None or row.lease_expires_at <= now
+    )
+    due = row.state == OutboxState.PENDING and row.next_attempt_at <= now
+    if not (due or taking_over):
+        return None
+
+    in_flight = session.scalar(
+        select(func.count())
+        .select_from(Outbox)
+        .where(
+            Outbox.destination == destination,
+            Outbox.state == OutboxState.SENDING,
+            Outbox.lease_expires_at > now,
+            Outbox.id != outbox_id,
+        )
+    )
+    expires = now + dt.timedelta(seconds=lease_seconds)
+    if (in_flight or 0) >= max_in_flight or not breakers.admit(breaker, now, expires):
+        _release(session, outbox_id, now)
+        return None
+
+    if taking_over and row.lease_token:
+        session.execute(
+            update(DeliveryAttempt)
+            .where(
+                DeliveryAttempt.lease_token == row.lease_token, DeliveryAttempt.outcome.is_(None)
+            )
+            .values(outcome=LEASE_EXPIRED, finished_at=now, detail=f"lease taken over by {worker}")
+            .execution_options(synchronize_session=False)
+        )
+    token = str(uuid.uuid4())
+    row.state = OutboxState.SENDING
+    row.attempts += 1
+    row.lease_owner = worker
+    row.lease_token = token
+    row.lease_expires_at = expires
+    row.relay_until = None
+    row.updated_at = now
+    session.add(
+        DeliveryAttempt(
+            outbox_id=outbox_id,
+            attempt=row.attempts,
+            worker=worker,
+            lease_token=token,
+            claimed_at=now,
+        )
+    )
+    message_id, document = session.execute(
+        select(Message.message_id, Message.body).where(Message.id == row.message_pk)
+    ).one()
+    session.flush()
+    return Claim(
+        outbox_id=outbox_id,
+        lease_token=token,
+        worker=worker,
+        attempt=row.attempts,
+        lease_expires_at=expires,
+        destination=destination,
+        kind=row.kind,
+        case_ref=row.case_ref,
+        message_id=message_id,
+        document=document,
+        probe=breakers.is_probe(breaker),
+    )
+
+
+def _store_receipt(session: Session, row: Outbox, receipt: ReceiptIn, now: dt.datetime) -> None:
+    message_pk = None
+    if receipt.document is not None:
+        message_pk = session.scalar(
+            select(Message.id).where(
+                Message.direction == Direction.IN, Message.message_id == receipt.message_id
+            )
+        )
+        if message_pk is None:
+            message = Message(
+                case_ref=row.case_ref,
+                direction=Direction.IN,
+                kind=receipt.kind,
+                message_id=receipt.message_id,
+                counterpart=receipt.sender or row.destination,
+                sha256=sha256_hex(receipt.document),
+                body=receipt.document,
+                verified=True,
+                created_at=now,
+            )
+            session.add(message)
+            session.flush()
+            message_pk = message.id
+    session.add(
+        Receipt(
+            case_ref=row.case_ref,
+            outbox_id=row.id,
+            message_pk=message_pk,
+            receipt_message_id=receipt.message_id,
+            agency_case_ref=receipt.agency_case_ref,
+            received_at=receipt.received_at,
+            recorded_at=now,
+        )
+    )
+    if row.case_ref is not None:
+        session.execute(
+            update(Case)
+            .where(Case.case_ref == row.case_ref)
+            .values(agency_case_ref=receipt.agency_case_ref)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _case_event(
+    session: Session, row: Outbox, event: str, detail: str, now: dt.datetime, *, final: str | None
+) -> None:
+    """One event on the row's case; a submission also moves the case to ``final``.
+
+    A later agency status (reconciliation) is never overwritten: only a case still in a
+    gateway-side state (filed, delivered, undeliverable) takes ``final``.
+    """
+    if row.case_ref is None:
+        return
+    state = None
+    if final is not None and row.kind == OutboxKind.SUBMISSION:
+        current = session.scalar(select(Case.state).where(Case.case_ref == row.case_ref))
+        if current in {s.value for s in CaseState}:
+            state = final
+    source = EventSource.AGENCY if event == "delivered" else EventSource.GATEWAY
+    append_event(
+        session, row.case_ref, event=event, source=source, now=now, state=state, detail=detail
+    )
+
+
+def record(
+    session: Session,
+    claim: Claim,
+    outcome: str,
+    *,
+    receipt: ReceiptIn | None = None,
+    detail: str = "",
+    fault_code: str | None = None,
+    now: dt.datetime,
+    policy: RetryPolicy,
+    breaker_policy: BreakerPolicy | None = None,
+    rng: random.Random | None = None,
+) -> str | None:
+    """Record an attempt's outcome; return the row's new state, or ``None`` if stale.
+
+    Only the current lease holder is heard: if the row was taken over (lease expired) or is
+    already final, nothing changes. ``delivered``/``duplicate`` → delivered, with the receipt
+    stored and the agency case number set on the case; ``retryable`` → pending after a
+    jittered backoff, or dead once ``policy.max_attempts`` are spent; ``permanent`` and
+    ``conflict`` → dead at once with ``detail`` as the reason. The destination's breaker
+    counts the outcome.
+    """
+    kind = Outcome(outcome)  # ValueError for anything that is not an outcome
+    breaker = breakers.lock(session, claim.destination, now)
+    row = session.execute(
+        select(Outbox)
+        .where(Outbox.id == claim.outbox_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None or row.state != OutboxState.SENDING or row.lease_token != claim.lease_token:
+        return None
+
+    session.execute(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.lease_token == claim.lease_token)
+        .values(outcome=kind.value, finished_at=now, detail=detail or None, fault_code=fault_code)
+        .execution_options(synchronize_session=False)
+    )
+    row.outcome = kind.value
+    row.fault_code = fault_code
+    row.lease_owner = row.lease_token = row.lease_expires_at = None
+    row.relay_until = None
+    row.updated_at = now
+
+    if kind in (Outcome.DELIVERED, Outcome.DUPLICATE):
+        row.state = OutboxState.DELIVERED
+        row.done_at = now
+        if receipt is not None:
+            _store_receipt(session, row, receipt, now)
+        text = f"{claim.message_id} {kind.value}"
+        if receipt is not None:
+            text += f", agency case {receipt.agency_case_ref}"
+        _case_event(session, row, "delivered", text, now, final=CaseState.DELIVERED)
+    elif kind == Outcome.RETRYABLE and row.attempts < policy.max_attempts:
+        row.state = OutboxState.PENDING
+        row.last_error = detail
+        delay = policy.next_delay(row.attempts, rng)
+        row.next_attempt_at = now + dt.timedelta(seconds=delay)
+    else:
+        row.state = OutboxState.DEAD
+        row.done_at = now
+        if kind == Outcome.RETRYABLE:
+            detail = f"gave up after {row.attempts} attempts: {detail}"
+        row.last_error = f"{kind.value}: {detail}"
+        _case_event(
+            session, row, "undeliverable", row.last_error, now, final=CaseState.UNDELIVERABLE
+        )
+
+    breakers.observe(breaker, kind, breaker_policy or BreakerPolicy(), now)
+    session.flush()
+    return row.state

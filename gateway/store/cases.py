@@ -1,0 +1,138 @@
+"""Filing a case: the case, its signed outbound message, its outbox row and its first event,
+written together in the caller's transaction.
+
+Idempotent on ``application_no``: Guangdong may send the same application again (a retry),
+which must find the case already filed; the same number with other content is a conflict an
+operator must see. Two concurrent filings of one number end with one case: the unique
+constraint decides, and the loser re-reads the winner's row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.store.digest import json_sha256
+from gateway.store.outbound import add_outbound
+from gateway.store.tables import Case, CaseEvent
+from gateway.store.vocab import CaseState, EventSource, OutboxKind
+
+
+class ApplicationConflict(Exception):
+    """The application number is already filed with different content."""
+
+    def __init__(self, application_no: str, existing_case_ref: str):
+        super().__init__(
+            f"application {application_no} is already filed as {existing_case_ref} "
+            "with different content"
+        )
+        self.application_no = application_no
+        self.existing_case_ref = existing_case_ref
+
+
+def _existing(session: Session, application_no: str, sha: str) -> str | None:
+    row = session.execute(
+        select(Case.case_ref, Case.application_sha256).where(Case.application_no == application_no)
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.application_sha256 != sha:
+        raise ApplicationConflict(application_no, row.case_ref)
+    return row.case_ref
+
+
+def file_case(
+    session: Session,
+    *,
+    case_ref: str,
+    application_no: str,
+    application: Mapping[str, Any],
+    item_code: str,
+    item_version: int,
+    mapping_id: str,
+    mapping_version: int,
+    region: str,
+    agency: str,
+    texts: Sequence[Mapping[str, Any]] = (),
+    document: bytes,
+    message_id: str,
+    kind: str,
+    destination: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[str, bool]:
+    """File one case with its signed submission; return ``(case_ref, created)``.
+
+    ``application`` is the application as JSON values (``model_dump(mode="json")``); its
+    canonical SHA-256 decides whether a repeat is the same filing. ``document`` is the signed
+    submission exactly as it will be sent (``kind`` names it: ``CaseSubmission``,
+    ``PedidoProcesso``); it is stored once and every retry resends these bytes.
+    ``destination`` defaults to ``agency``. The outbox row is due at once.
+
+    Returns the existing case with ``created=False`` for a repeat (nothing is written); raises
+    :class:`ApplicationConflict` when the number is taken by other content. Nothing is
+    committed here: the caller's transaction makes the four rows appear together.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    sha = json_sha256(dict(application))
+    found = _existing(session, application_no, sha)
+    if found is not None:
+        return found, False
+
+    try:
+        with session.begin_nested():
+            session.add(
+                Case(
+                    case_ref=case_ref,
+                    application_no=application_no,
+                    application_sha256=sha,
+                    application=dict(application),
+                    item_code=item_code,
+                    item_version=item_version,
+                    mapping_id=mapping_id,
+                    mapping_version=mapping_version,
+                    region=region,
+                    agency=agency,
+                    state=CaseState.FILED,
+                    last_seq=0,
+                    event_count=1,
+                    texts=[dict(t) for t in texts],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            session.flush()  # the case first: its unique number is what races
+            add_outbound(
+                session,
+                kind=OutboxKind.SUBMISSION,
+                destination=destination or agency,
+                document=document,
+                message_id=message_id,
+                message_kind=kind,
+                case_ref=case_ref,
+                now=now,
+                counterpart=agency,
+            )
+            session.add(
+                CaseEvent(
+                    case_ref=case_ref,
+                    seq=1,
+                    event="filed",
+                    state=CaseState.FILED,
+                    source=EventSource.GUANGDONG,
+                    detail=f"{kind} {message_id}",
+                    at=now,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        # Another filing of this number won the race (or the message id is taken).
+        found = _existing(session, application_no, sha)
+        if found is None:
+            raise
+        return found, False
+    return case_ref, True

@@ -1,0 +1,54 @@
+"""Case history: every change of a case is one ``case_events`` row, numbered per case."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from gateway.store.tables import Case, CaseEvent
+
+
+def append_event(
+    session: Session,
+    case_ref: str,
+    *,
+    event: str,
+    source: str,
+    now: dt.datetime,
+    state: str | None = None,
+    detail: str | None = None,
+    agency_seq: int | None = None,
+    agency_status: str | None = None,
+) -> int:
+    """Append one event (and set the case's state when ``state`` is given); return its seq.
+
+    The sequence comes from ``UPDATE cases SET event_count = event_count + 1 RETURNING``: the
+    row lock (PostgreSQL) or the writer lock (SQLite) orders concurrent writers of one case,
+    so two events never get the same number.
+    """
+    values: dict[str, object] = {"event_count": Case.event_count + 1, "updated_at": now}
+    if state is not None:
+        values["state"] = state
+    seq = session.execute(
+        update(Case)
+        .where(Case.case_ref == case_ref)
+        .values(values)
+        .returning(Case.event_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    session.add(
+        CaseEvent(
+            case_ref=case_ref,
+            seq=seq,
+            event=event,
+            state=state,
+            source=source,
+            agency_seq=agency_seq,
+            agency_status=agency_status,
+            detail=detail,
+            at=now,
+        )
+    )
+    return seq

@@ -1,0 +1,1 @@
+"""Alembic revisions; a package so the revisions ship inside the wheel."""

@@ -1,0 +1,62 @@
+"""An outbound signed document and its outbox row, always written together."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.orm import Session
+
+from gateway.store.digest import sha256_hex
+from gateway.store.tables import Message, Outbox
+from gateway.store.vocab import Direction, OutboxKind, OutboxState
+
+
+def add_outbound(
+    session: Session,
+    *,
+    kind: str,
+    destination: str,
+    document: bytes,
+    message_id: str,
+    message_kind: str,
+    case_ref: str | None,
+    now: dt.datetime,
+    counterpart: str | None = None,
+) -> str:
+    """Store the signed bytes once and queue them; return the outbox id (the Celery task id).
+
+    ``kind`` is the outbox kind (submission, supplement, notification); ``message_kind`` the
+    document's own name (CaseSubmission, PedidoProcesso, …). The row is due at ``now``.
+    A message id already used outbound raises ``IntegrityError`` at flush.
+    """
+    OutboxKind(kind)  # refuse an unknown kind before the database's CHECK does
+    message = Message(
+        case_ref=case_ref,
+        direction=Direction.OUT,
+        kind=message_kind,
+        message_id=message_id,
+        counterpart=counterpart or destination,
+        sha256=sha256_hex(document),
+        body=document,
+        verified=True,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    outbox_id = str(uuid.uuid4())
+    session.add(
+        Outbox(
+            id=outbox_id,
+            message_pk=message.id,
+            case_ref=case_ref,
+            kind=kind,
+            destination=destination,
+            state=OutboxState.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return outbox_id

@@ -1,0 +1,237 @@
+"""The store's schema: one set of tables for SQLite (embedded default) and PostgreSQL.
+
+The migrations in ``gateway/store/migrations`` create exactly this metadata (a test compares
+them on both backends). Rows hold plain values, JSON and bytes — never pydantic models — so
+the store does not move when the domain model does.
+
+Signed documents are kept as the exact bytes that were signed or received: a retry resends
+the stored bytes, it never re-renders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gateway.store.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: 64-bit ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Item(Base):
+    """Every version of a Guangdong service item a case was filed against."""
+
+    __tablename__ = "items"
+
+    item_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    base_code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16))
+    content: Mapped[dict[str, Any]]
+    sha256: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime]
+
+
+class Case(Base):
+    """One cross-region case: what was filed, where it went, where it stands."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("application_no"),
+        CheckConstraint("region IN ('HK', 'MO')", name="region"),
+        Index("ix_cases_state", "state"),
+        Index("ix_cases_agency_state", "agency", "state"),
+    )
+
+    case_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application_no: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the canonical JSON of ``application``: same number + same hash = a retry
+    application_sha256: Mapped[str] = mapped_column(String(64))
+    application: Mapped[dict[str, Any]]
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_version: Mapped[int] = mapped_column(Integer)
+    mapping_id: Mapped[str] = mapped_column(String(128))
+    mapping_version: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(2))
+    agency: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(32))
+    agency_case_ref: Mapped[str | None] = mapped_column(String(64))
+    #: the agency's last applied status sequence (reconciliation applies only higher ones)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: the gateway's own event counter; ``case_events.seq`` of the latest event
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``[{"path", "original", "converted"}]``: both texts kept, never regenerated
+    texts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Message(Base):
+    """Every signed document in and out, as the exact bytes signed or received."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("direction", "message_id"),
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        CheckConstraint(
+            "(verified AND quarantine_reason IS NULL)"
+            " OR (NOT verified AND quarantine_reason IS NOT NULL)",
+            name="verified_or_quarantined",
+        ),
+        Index("ix_messages_case_ref", "case_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str | None] = mapped_column(ForeignKey("cases.case_ref"))
+    direction: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(64))  # CaseSubmission, PedidoProcesso, Receipt…
+    message_id: Mapped[str] = mapped_column(String(128))
+    #: the other party: recipient of an outbound message, sender of an inbound one
+    counterpart: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
+class Outbox(Base):
+    """One message to deliver; the database, not the broker, is the source of truth."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'sending', 'delivered', 'dead')", name="state"),
+        CheckConstraint("kind IN ('submission', 'supplement', 'notification')", name="kind"),
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_destination_state", "destination", "state"),
+        Index("ix_outbox_case_ref", "case_ref"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # also the Celery task id
+    message_pk: Mapped[int] = mapped_column(BigId, ForeignKey("messages.id"))
+    case_ref: Mapped[str | None] = mapped_column(ForeignKey("cases.case_ref"))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: an agency code, or a webhook name for notifications to Guangdong
+    destination: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    #: a relay published it; not republished before this instant (the sweep's safety net)
+    relay_until: Mapped[dt.datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_expires_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    fault_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    done_at: Mapped[dt.datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One claim of an outbox row and what came of it (history survives a redrive)."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (
+        UniqueConstraint("lease_token"),
+        Index("ix_delivery_attempts_outbox_id", "outbox_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[str] = mapped_column(ForeignKey("outbox.id"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(128))
+    lease_token: Mapped[str] = mapped_column(String(36))
+    claimed_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))  # an Outcome or lease_expired
+    detail: Mapped[str | None] = mapped_column(Text)
+    fault_code: Mapped[str | None] = mapped_column(String(64))
+
+
+class Receipt(Base):
+    """The agency's verified receipt for one delivered outbox row."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        UniqueConstraint("outbox_id"),
+        Index("ix_receipts_case_ref", "case_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str | None] = mapped_column(ForeignKey("cases.case_ref"))
+    outbox_id: Mapped[str] = mapped_column(ForeignKey("outbox.id"))
+    #: the signed receipt document as received, when the transport hands it over
+    message_pk: Mapped[int | None] = mapped_column(BigId, ForeignKey("messages.id"))
+    receipt_message_id: Mapped[str] = mapped_column(String(128))
+    agency_case_ref: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime]  # the agency's clock
+    recorded_at: Mapped[dt.datetime]  # ours
+
+
+class CaseEvent(Base):
+    """A case's history, in the gateway's order (``seq``), with who caused each step."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "seq"),
+        CheckConstraint("source IN ('gateway', 'agency', 'operator', 'guangdong')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(32))  # filed, delivered, undeliverable, …
+    state: Mapped[str | None] = mapped_column(String(32))  # the case state after the event
+    source: Mapped[str] = mapped_column(String(16))
+    agency_seq: Mapped[int | None] = mapped_column(Integer)  # the agency's status sequence
+    agency_status: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime]
+
+
+class AgencyBreaker(Base):
+    """Circuit breaker per destination: a down agency is paused and probed, alone."""
+
+    __tablename__ = "agency_breakers"
+    __table_args__ = (CheckConstraint("state IN ('closed', 'open', 'half_open')", name="state"),)
+
+    agency: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    open_until: Mapped[dt.datetime | None]
+    #: half-open: the one probe holds the slot until this instant (its lease)
+    probe_until: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime]
