@@ -33,6 +33,20 @@ class Settings(BaseSettings):
         None,
         description="Agency directory YAML; empty: the bundled one (the local sandboxes).",
     )
+    worker_concurrency: int = Field(
+        4, ge=1, description="Deliveries one worker process runs at once (threads or processes)."
+    )
+    lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a claimed delivery is held before the sweep takes it back.",
+    )
+    relay_interval: float = Field(
+        0.2, gt=0, description="Seconds between the relay's looks for due outbox rows."
+    )
+    sweep_interval: float = Field(
+        5.0, gt=0, description="Seconds between sweeps (expired leases, lost publishes)."
+    )
     max_input_bytes: int = Field(
         1_000_000,
         gt=0,

@@ -109,6 +109,8 @@ class DeliveryResult:
     receipt: Receipt | None = None  # verified, present for DELIVERED and DUPLICATE
     detail: str = ""  # agency fault code and message, HTTP status, or the local error
     fault_code: str | None = None  # CBCE Fault/Code or SIP Erro/Codigo when the agency sent one
+    #: the agency's signed receipt exactly as received and verified (kept in the store)
+    document: bytes | None = None
 
 
 class AgencyCallFailed(Exception):

@@ -147,7 +147,9 @@ class HkClient:
             except _Unbelievable as exc:
                 return DeliveryResult(Outcome.PERMANENT, detail=f"HTTP {status}: {exc}")
             outcome = Outcome.DELIVERED if status == 202 else Outcome.DUPLICATE
-            return DeliveryResult(outcome, receipt=receipt, detail=f"HTTP {status}")
+            return DeliveryResult(
+                outcome, receipt=receipt, detail=f"HTTP {status}", document=response.content
+            )
         return self._failure(response)
 
     @staticmethod

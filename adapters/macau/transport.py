@@ -209,6 +209,7 @@ class MacaoClient:
             payload = self._call(operation, self._envelope(operation, document))
             verified = self._verify(payload, "ReciboProcesso")
             receipt = FORMAT.parse_receipt(verified.element)
+            received = soap.standalone(payload)
             _addressed_to_us(receipt.header, ref, "ReciboProcesso")
         except DocumentInvalid as exc:
             return _result(Outcome.PERMANENT, str(exc))
@@ -222,7 +223,7 @@ class MacaoClient:
             )
             return failed.result
         log.info("SIP %s to %s: delivered %s", operation, self.agency, ref)
-        return DeliveryResult(Outcome.DELIVERED, receipt=receipt)
+        return DeliveryResult(Outcome.DELIVERED, receipt=receipt, document=received)
 
     def _envelope(self, operation: str, document: etree._Element) -> etree._Element:
         """zeep's envelope for ``operation``, its body element replaced by ``document``."""

@@ -16,6 +16,7 @@ from typing import Any
 from lxml import etree
 
 from gateway.catalogue.loader import Catalogue
+from gateway.clock import Clock, SystemClock
 from gateway.domain import Application, Case, MessageRecord
 from gateway.intake.validator import ApplicationRejected, Intake, Problem
 from gateway.mappings.engine import MappingSet
@@ -44,11 +45,13 @@ class Pipeline:
         *,
         catalogue_dir: Path | None = None,
         mappings_dir: Path | None = None,
+        clock: Clock | None = None,
     ):
+        self.clock = clock or SystemClock()
         self.catalogue = catalogue or Catalogue.load(catalogue_dir)
         self.formats = dict(formats or installed_formats())
         self.mappings = mappings or MappingSet.load(self.catalogue, self.formats, mappings_dir)
-        self.intake = Intake(self.catalogue)
+        self.intake = Intake(self.catalogue, clock=self.clock)
 
     def accept(self, data: bytes | str | dict[str, Any]) -> Application:
         """Validate an application; an item/region with no mapping is also a rejection."""
@@ -77,7 +80,7 @@ class Pipeline:
         assert item is not None and mapping is not None, "accept() checks both"
         fmt = self.formats[app.target_region]
         message_id = message_id or str(uuid.uuid4())
-        sent_at = sent_at or dt.datetime.now(dt.UTC)
+        sent_at = sent_at or self.clock.now()
         translation = translate(app, item, mapping, message_id=message_id, sent_at=sent_at)
         root = fmt.render_submission(translation.submission)
         fmt.validate(root)  # before signing: never sign what the agency would reject

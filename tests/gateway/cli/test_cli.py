@@ -102,12 +102,31 @@ def test_render_with_a_catalogue_that_breaks_the_regulation(keys, tmp_path: Path
     assert done.returncode != 0 and "exceeds statutoryDays" in done.stderr
 
 
-def test_demo_renders_signs_and_verifies_all_examples(tmp_path: Path) -> None:
-    done = gbagw("demo", "--keys", str(tmp_path / "keys"), "--out", str(tmp_path / "out"))
+def test_demo_files_and_delivers_every_example_through_the_embedded_gateway(
+    tmp_path: Path,
+) -> None:
+    """The README's main job: a real store, broker, worker and two sandbox agencies."""
+    done = gbagw("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "10 of 10 cases delivered with a verified receipt" in done.stdout
     assert done.stdout.count("verified") == 11  # ten rows and the summary line
-    assert "10 of 10 documents verified" in done.stdout
-    assert len(list((tmp_path / "out").glob("*.xml"))) == 10
+    listed = gbagw("cases", "list", "--json", cwd=tmp_path)
+    cases = json.loads(listed.stdout)
+    assert sorted(c["state"] for c in cases) == ["delivered"] * 10
+    # what the agencies hold, read from their own stores: one case per case ref, ten in all
+    from adapters.sandbox.store import SandboxStore
+
+    held = {
+        region: SandboxStore(tmp_path / "var" / f"sandbox-{region}.db").count_cases()
+        for region in ("hk", "mo")
+    }
+    assert held == {"hk": 5, "mo": 5}
+    again = gbagw("demo", cwd=tmp_path)  # a second run files nothing twice
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (
+        sum(SandboxStore(tmp_path / "var" / f"sandbox-{r}.db").count_cases() for r in ("hk", "mo"))
+        == 10
+    )
 
 
 def _listening_addresses(port: int) -> set[str]:

@@ -1,0 +1,1 @@
+"""Cases as the service holds them: filing (validate, route, render, sign, store) and views."""

@@ -1,0 +1,177 @@
+"""``gbagw cases …`` and ``gbagw outbox …``: what operators look at and act on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gateway.cli.common import OK, REJECTED, USAGE, JsonOpt, err, out
+
+cases_app = typer.Typer(no_args_is_help=True, help="Cases in the store.")
+outbox_app = typer.Typer(no_args_is_help=True, help="Deliveries owed to agencies.")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _sessions():
+    from gateway.cli.service import _runtime
+
+    return _runtime().sessions
+
+
+@cases_app.command("list")
+def cases_list(
+    state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
+    agency: Annotated[str | None, typer.Option("--agency", help="Only this agency's.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cases, newest first: state, agency and the agency's case number."""
+    from gateway.store import list_cases, transaction
+
+    with transaction(_sessions(), read_only=True) as session:
+        rows = list_cases(session, state=state, agency=agency, limit=limit)
+    if as_json:
+        out.out(_json([dataclasses.asdict(r) for r in rows]), highlight=False)
+        return
+    table = Table(title=f"{len(rows)} cases")
+    for column in ("case", "application", "agency", "state", "agency case", "updated"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.case_ref,
+            r.application_no,
+            r.agency,
+            r.state,
+            r.agency_case_ref or "",
+            f"{r.updated_at:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+
+
+@cases_app.command("show")
+def cases_show(
+    case_ref: Annotated[str, typer.Argument(help="A case reference (GBA-…).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """One case's timeline: filed, every delivery attempt and its outcome, the receipt."""
+    from gateway.store import show_case, transaction
+
+    with transaction(_sessions(), read_only=True) as session:
+        detail = show_case(session, case_ref)
+    if detail is None:
+        err.print(f"error no case {case_ref}", markup=False)
+        raise typer.Exit(REJECTED)
+    if as_json:
+        view = dataclasses.asdict(detail)
+        view.pop("application")  # personal data stays in the store, not in a terminal
+        out.out(_json(view), highlight=False)
+        return
+    s = detail.summary
+    out.print(
+        f"{s.case_ref}  {s.application_no}  → {s.agency} ({s.region})  state {s.state}  "
+        f"agency case {s.agency_case_ref or '-'}",
+        markup=False,
+    )
+    table = Table(title="timeline")
+    for column in ("at", "what", "detail"):
+        table.add_column(column)
+    rows: list[tuple[Any, str, str]] = [
+        (e.at, f"{e.event} ({e.source})", e.detail or "") for e in detail.events
+    ]
+    for d in detail.deliveries:
+        for a in d.history:
+            what = f"{d.kind} attempt {a.attempt} → {a.outcome or 'in flight'}"
+            rows.append((a.claimed_at, what, f"{d.message_id} {a.detail or ''}".strip()))
+    for r in detail.receipts:
+        rows.append((r.received_at, "receipt", f"{r.receipt_message_id} {r.agency_case_ref}"))
+    for at, what, text in sorted(rows, key=lambda row: row[0]):
+        table.add_row(f"{at:%Y-%m-%d %H:%M:%S}", what, text)
+    out.print(table)
+
+
+@outbox_app.command("list")
+def outbox_list(
+    state: Annotated[
+        str | None, typer.Option("--state", help="pending, sending, delivered or dead.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Outbox rows, oldest first; ``--state dead`` lists what needs an operator, with reasons."""
+    from gateway.outbox import OutboxState, list_rows
+    from gateway.store import transaction
+
+    if state is not None and state not in set(OutboxState):
+        err.print(f"error --state must be one of {', '.join(OutboxState)}", markup=False)
+        raise typer.Exit(USAGE)
+    with transaction(_sessions(), read_only=True) as session:
+        rows = list_rows(session, state, limit=limit)
+    if as_json:
+        out.out(_json([dataclasses.asdict(r) for r in rows]), highlight=False)
+        return
+    table = Table(title=f"{len(rows)} outbox rows")
+    for column in ("id", "kind", "to", "case", "state", "attempts", "next", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.kind,
+            r.destination,
+            r.case_ref or "",
+            r.state,
+            str(r.attempts),
+            f"{r.next_attempt_at:%H:%M:%S}" if r.state == "pending" else "",
+            r.last_error or "",
+        )
+    out.print(table)
+
+
+@outbox_app.command("redrive")
+def outbox_redrive(
+    ids: Annotated[list[str], typer.Argument(help="Outbox ids of dead rows.")],
+) -> None:
+    """Give dead deliveries a fresh set of attempts, due now (after the fault is fixed)."""
+    import datetime as dt
+
+    from gateway.outbox import redrive
+    from gateway.store import transaction
+
+    with transaction(_sessions()) as session:
+        done = redrive(session, ids, now=dt.datetime.now(dt.UTC))
+    for outbox_id in done:
+        out.print(f"redriven {outbox_id}", markup=False)
+    for outbox_id in sorted(set(ids) - set(done)):
+        err.print(f"error {outbox_id} is not a dead outbox row", markup=False)
+    raise typer.Exit(OK if len(done) == len(set(ids)) else REJECTED)
+
+
+@outbox_app.command("wait")
+def outbox_wait(
+    timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds at most.")] = 300,
+) -> None:
+    """Return when nothing is pending or sending (exit 1 on timeout): for scripts."""
+    from gateway.outbox import pending_count
+    from gateway.store import transaction
+
+    sessions = _sessions()
+    deadline = time.monotonic() + timeout
+    with err.status("waiting for deliveries") as status:
+        while True:
+            with transaction(sessions, read_only=True) as session:
+                pending = pending_count(session)
+            if pending == 0:
+                break
+            if time.monotonic() >= deadline:
+                err.print(f"error {pending} deliveries still pending after {timeout:g}s")
+                raise typer.Exit(REJECTED)
+            status.update(f"{pending} deliveries pending")
+            time.sleep(0.2)
+    out.print("nothing pending", markup=False)
