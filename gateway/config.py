@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         "",
         description="Celery broker (amqp://… or redis://…); empty: the embedded in-process one.",
     )
+    queue: str = Field(
+        "gbagw",
+        pattern=r"^[a-z][a-z0-9_.-]{0,63}$",
+        description="Broker queue name prefix; deployments sharing a broker need their own.",
+    )
     agencies: Path | None = Field(
         None,
         description="Agency directory YAML; empty: the bundled one (the local sandboxes).",

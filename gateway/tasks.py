@@ -27,8 +27,6 @@ from gateway.delivery.runtime import Runtime
 
 DELIVER = "gateway.deliver"
 SWEEP = "gateway.sweep"
-QUEUE = "gbagw.deliveries"
-DEAD_LETTERS = "gbagw.dead-letters"
 #: RabbitMQ gives up on a message redelivered this often (a poison message); the outbox row
 #: stays pending and the sweep publishes it again later, so nothing is lost
 DELIVERY_LIMIT = 20
@@ -38,27 +36,32 @@ def broker_of(config: Settings) -> str:
     return config.broker_url or "memory://localhost/"
 
 
+def queue_name(config: Settings) -> str:
+    return f"{config.queue}.deliveries"
+
+
 def queues(config: Settings) -> tuple[Queue, Queue | None]:
     """The delivery queue and, on RabbitMQ, its dead-letter queue."""
+    name, dead_letters = queue_name(config), f"{config.queue}.dead-letters"
     if not broker_of(config).startswith(("amqp", "pyamqp")):
-        return Queue(QUEUE, routing_key=QUEUE), None
-    dlx = Exchange(DEAD_LETTERS, type="direct", durable=True)
+        return Queue(name, routing_key=name), None
+    dlx = Exchange(dead_letters, type="direct", durable=True)
     main = Queue(
-        QUEUE,
-        Exchange(QUEUE, type="direct", durable=True),
-        routing_key=QUEUE,
+        name,
+        Exchange(name, type="direct", durable=True),
+        routing_key=name,
         durable=True,
         queue_arguments={
             "x-queue-type": "quorum",
             "x-delivery-limit": DELIVERY_LIMIT,
-            "x-dead-letter-exchange": DEAD_LETTERS,
-            "x-dead-letter-routing-key": DEAD_LETTERS,
+            "x-dead-letter-exchange": dead_letters,
+            "x-dead-letter-routing-key": dead_letters,
         },
     )
     dead = Queue(
-        DEAD_LETTERS,
+        dead_letters,
         dlx,
-        routing_key=DEAD_LETTERS,
+        routing_key=dead_letters,
         durable=True,
         queue_arguments={"x-queue-type": "quorum"},
     )
@@ -79,8 +82,8 @@ def make_app(config: Settings) -> Celery:
     celery = Celery("gbagw", broker=broker, set_as_current=False)
     celery.conf.update(
         task_queues=[main],
-        task_default_queue=QUEUE,
-        task_default_routing_key=QUEUE,
+        task_default_queue=main.name,
+        task_default_routing_key=main.name,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,

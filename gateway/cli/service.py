@@ -194,7 +194,7 @@ def worker(
             "worker",
             f"--pool={pool}",
             f"--concurrency={settings().worker_concurrency}",
-            f"--queues={tasks.QUEUE}",
+            f"--queues={tasks.queue_name(settings())}",
             f"--loglevel={loglevel}",
             "--without-gossip",
             "--without-mingle",

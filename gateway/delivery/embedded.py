@@ -68,7 +68,7 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
             without_mingle=True,
             without_gossip=True,
             without_heartbeat=True,
-            queues=[tasks.QUEUE],
+            queues=[tasks.queue_name(config)],
             loglevel="WARNING",
         )
         threads = [

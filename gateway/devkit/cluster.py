@@ -1,0 +1,314 @@
+"""A whole gateway deployment on this machine, every part its own process: for tests and benches.
+
+A :class:`Cluster` has its own key directory, its own store (a SQLite file, or a fresh
+PostgreSQL database dropped at the end), its own broker queue prefix, sandbox agencies as
+``gbagw sandbox`` processes on fixed loopback ports (so a restarted sandbox is found again),
+and the gateway's roles as ``gbagw`` processes: ``run`` in the embedded mode, ``worker``,
+``relay`` and ``beat`` in production. Each can be killed (SIGKILL) and restarted, which is what
+crash, outage and broker-loss tests need. Filing and inspection happen in-process, through
+the same store code the roles use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gateway.config import Settings
+
+Mode = Literal["embedded", "rabbitmq", "redis"]
+MODES: tuple[Mode, ...] = ("embedded", "rabbitmq", "redis")
+POSTGRES_ADMIN = os.environ.get(
+    "GBAGW_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BROKERS = {
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672//",
+    "redis": "redis://127.0.0.1:6379/0",
+}
+GBAGW = str(Path(sys.executable).with_name("gbagw"))
+
+
+def synthetic_applications(count: int, *, tag: str | None = None) -> list[dict[str, Any]]:
+    """``count`` distinct valid applications: the bundled examples under new numbers."""
+    from gateway.devkit.examples import bundled_examples
+
+    examples = [json.loads(p.read_text("utf-8")) for p in bundled_examples()]
+    tag = tag or uuid.uuid4().hex[:8].upper()
+    return [
+        {**examples[i % len(examples)], "applicationNo": f"T{tag}-{i:06d}"} for i in range(count)
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing answers on 127.0.0.1:{port} after {timeout:g}s")
+
+
+@dataclass
+class Cluster:
+    root: Path
+    mode: Mode = "embedded"
+    worker_concurrency: int = 4
+    pool: str = "threads"  # of `gbagw worker`; prefork is the production default
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    sandbox_ports: dict[str, int] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from signing import KeyDirectory
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.name = f"gbagw_t{uuid.uuid4().hex[:10]}"
+        self.keys = KeyDirectory(self.root / "keys")
+        if not self.keys.trust_file.exists():
+            self.keys.init()
+        if self.mode == "embedded":
+            self.database_url = f"sqlite:///{self.root / 'gateway.db'}"
+        else:
+            from gateway.store import upgrade
+
+            self.database_url = self._create_database()
+            upgrade(self.database_url)  # what an operator runs once: `gbagw db upgrade`
+        self._runtime: Any = None
+
+    # --- configuration ----------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            keys=self.keys.path,
+            database_url=self.database_url,
+            broker_url=BROKERS.get(self.mode, ""),
+            agencies=self.root / "agencies.yaml",
+            queue=self.name,
+            worker_concurrency=self.worker_concurrency,
+            lease_seconds=20.0,
+            sweep_interval=1.0,
+        )
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        values = {
+            "GBAGW_KEYS": str(s.keys),
+            "GBAGW_DATABASE_URL": s.database_url,
+            "GBAGW_BROKER_URL": s.broker_url,
+            "GBAGW_AGENCIES": str(s.agencies),
+            "GBAGW_QUEUE": s.queue,
+            "GBAGW_WORKER_CONCURRENCY": str(s.worker_concurrency),
+            "GBAGW_LEASE_SECONDS": str(s.lease_seconds),
+            "GBAGW_SWEEP_INTERVAL": str(s.sweep_interval),
+        }
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GBAGW_")}
+        return {**base, **values, **self.extra_env}
+
+    def _create_database(self) -> str:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        admin.dispose()
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def _drop_database(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        admin.dispose()
+
+    # --- sandbox agencies -------------------------------------------------------------------
+
+    def start_sandbox(self, region: str, **settings: Any) -> str:
+        """Start (or restart, on the same port) the sandbox agency of ``region``.
+
+        ``settings`` go into its YAML config (``faults={...}``, ``scenario=...``); the sandbox
+        keeps its SQLite store across restarts, as an agency remembers what it received.
+        """
+        region = region.upper()
+        port = self.sandbox_ports.setdefault(region, free_port())
+        config = {
+            "region": region,
+            "keys_dir": str(self.keys.path),
+            "database": str(self.root / f"sandbox-{region.lower()}.db"),
+            **settings,
+        }
+        path = self.root / f"sandbox-{region.lower()}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        self._spawn(
+            f"sandbox-{region}",
+            ["sandbox", region.lower(), "--config", str(path)],
+            ["--port", str(port)],
+        )
+        wait_for_port(port)
+        self._write_agencies()
+        return f"http://127.0.0.1:{port}"
+
+    def sandbox_store(self, region: str) -> Any:
+        from adapters.sandbox.store import SandboxStore  # devkit: tests may name the sandbox
+
+        return SandboxStore(self.root / f"sandbox-{region.lower()}.db")
+
+    def _write_agencies(self) -> None:
+        from gateway.agencies.directory import AgencyDirectory
+
+        bundled = AgencyDirectory.load(None)
+        agencies = {}
+        for agency in bundled:
+            region = agency.sandbox_region or agency.format
+            if region in self.sandbox_ports:
+                url = f"http://127.0.0.1:{self.sandbox_ports[region]}"
+                agencies[agency.code] = {"format": agency.format, "url": url, "timeout": 5}
+        document = {
+            "defaults": {
+                "retry": {
+                    "base_delay": 0.5,
+                    "factor": 2,
+                    "cap": 4,
+                    "jitter": 0.2,
+                    "max_attempts": 30,
+                },
+                "breaker": {"threshold": 5, "cooldown": 2},
+            },
+            "agencies": agencies,
+        }
+        (self.root / "agencies.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+
+    # --- gateway roles ----------------------------------------------------------------------
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return ("run",) if self.mode == "embedded" else ("worker", "relay", "beat")
+
+    def start(self, *roles: str) -> None:
+        """Start the given roles (default: every role of the mode)."""
+        for role in roles or self.roles:
+            args = ["worker", "--pool", self.pool] if role == "worker" else [role]
+            self._spawn(role, args)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)  # the role and any pool children it forked
+        process.wait(timeout=30)
+
+    def _spawn(self, name: str, args: list[str], extra: list[str] | None = None) -> None:
+        self.kill(name, signal.SIGKILL)
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        self.processes[name] = subprocess.Popen(
+            [GBAGW, *args, *(extra or [])],
+            cwd=self.root,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill reaches pool children
+        )
+
+    # --- filing and inspection, in-process --------------------------------------------------
+
+    @property
+    def runtime(self) -> Any:
+        if self._runtime is None:
+            from gateway.delivery.runtime import Runtime
+
+            self._runtime = Runtime(self.settings)
+        return self._runtime
+
+    def file(self, applications: Iterable[dict[str, Any]]) -> list[str]:
+        """File applications in-process (as ``gbagw file`` does); return their case refs."""
+        from gateway.cases.filing import Filing
+        from gateway.render.pipeline import Pipeline
+
+        filing = Filing(Pipeline(), self.keys.gateway_key(), self.runtime.sessions)
+        return [filing.file(app).case_ref for app in applications]
+
+    def pending(self) -> int:
+        from gateway.outbox import pending_count
+        from gateway.store import transaction
+
+        with transaction(self.runtime.sessions, read_only=True) as session:
+            return pending_count(session)
+
+    def wait_settled(self, timeout: float = 120.0) -> bool:
+        """True once nothing is pending or sending; False when ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pending() == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def outbox_states(self) -> dict[str, int]:
+        from gateway.outbox import counts
+        from gateway.store import transaction
+
+        with transaction(self.runtime.sessions, read_only=True) as session:
+            return counts(session)
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text("utf-8", errors="replace") if path.exists() else ""
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGKILL)
+        if self._runtime is not None:
+            self._runtime.close()
+        if self.mode != "embedded":
+            self._drop_database()
+            self._purge_queues()
+
+    def _purge_queues(self) -> None:
+        """Delete this cluster's broker queues (RabbitMQ keeps quorum queues otherwise)."""
+        if self.mode != "rabbitmq":
+            return
+        from kombu import Connection
+
+        with contextlib.suppress(Exception), Connection(BROKERS["rabbitmq"]) as connection:
+            channel = connection.default_channel
+            for queue in (f"{self.name}.deliveries", f"{self.name}.dead-letters"):
+                channel.queue_delete(queue)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def cluster(root: Path, mode: Mode = "embedded", **kwargs: Any) -> Iterator[Cluster]:
+    """A cluster with both sandbox agencies started and every role of ``mode`` running."""
+    with Cluster(root, mode, **kwargs) as c:
+        c.start_sandbox("HK")
+        c.start_sandbox("MO")
+        c.start()
+        yield c
