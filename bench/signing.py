@@ -26,16 +26,13 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adapters.hk import FORMAT  # noqa: E402
+from adapters.hk.format import NS  # noqa: E402
 from signing import SigningKey, TrustStore, sign, verify  # noqa: E402
 from signing.devca import KeyType, create_ca, generate_key, issue_certificate  # noqa: E402
-from signing.header import HeaderSpec  # noqa: E402
+from signing.parties import GATEWAY_PARTY  # noqa: E402
 
-NS = "urn:hk-gov:cbce:1.0"
-HEADER = HeaderSpec(
-    f"{{{NS}}}Header/{{{NS}}}Sender",
-    f"{{{NS}}}Header/{{{NS}}}MessageId",
-    f"{{{NS}}}Header/{{{NS}}}SentAt",
-)
+HEADER = FORMAT.header
 
 
 def document(sent_at: datetime, fields: int = 28) -> etree._Element:
@@ -47,7 +44,7 @@ def document(sent_at: datetime, fields: int = 28) -> etree._Element:
         ("MessageId", "3f2c9a4e-1d2b-4c5e-9f00-0123456789ab"),
         ("GatewayCaseRef", "GBA-ABCDEFGHIJ0123456789"),
         ("SentAt", sent_at.isoformat()),
-        ("Sender", "GD-GBA-GW"),
+        ("Sender", GATEWAY_PARTY),
         ("Recipient", "HK-TD"),
     ]:
         etree.SubElement(header, q + name).text = value
@@ -76,14 +73,14 @@ def bench(key_type: KeyType, calls: int, rounds: int) -> dict[str, float]:
     cert = issue_certificate(
         ca_key,
         ca_cert,
-        "GD-GBA-GW",
+        GATEWAY_PARTY,
         private.public_key(),
         now - timedelta(days=1),
         now + timedelta(days=30),
     )
     key = SigningKey(private, cert)
     trust = TrustStore()
-    trust.register("GD-GBA-GW", cert)
+    trust.register(GATEWAY_PARTY, cert)
     unsigned = document(now)
 
     def bare_sign() -> etree._Element:
