@@ -23,9 +23,10 @@ from base64 import b64decode
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
@@ -59,6 +60,8 @@ DirOption = Annotated[
 ]
 #: exit codes of ``gbagw verify`` (and of ``verify_command``)
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
+#: a key directory or trust list that cannot be used (the gateway's exit code 3)
+EXIT_CONFIG = 3
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -77,31 +80,68 @@ def init_command(
         typer.Argument(help=f"where to create it (same as --keys; default ${KEYS_ENV})"),
     ] = None,
     keys: DirOption = None,
-    key_type: Annotated[str, typer.Option(help="rsa (RSA-2048) or ec (ECDSA P-256)")] = "rsa",
+    key_type: Annotated[
+        str, typer.Option("--key-type", metavar="rsa|ec", help="rsa (RSA-2048) or ec (ECDSA P-256)")
+    ] = "rsa",
     agency: Annotated[
         list[str] | None,
-        typer.Option(help="create only these sandbox agencies (repeatable; default: all)"),
+        typer.Option(
+            "--agency",
+            metavar="CODE",
+            help="create only these sandbox agencies (repeatable; default: all)",
+        ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="replace an existing key directory")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace the key set already there, if any")
+    ] = False,
 ) -> None:
-    """Create a development CA, the gateway's key and one key per sandbox agency."""
+    """Create a development CA, the gateway's key and one key per sandbox agency.
+
+    A directory that already holds a usable key set (its trust list loads, the gateway's key
+    is accepted now) is kept as it is: exit 0. One whose trust list is broken: exit 3 with
+    the reason. --force replaces either.
+    """
     if key_type not in ("rsa", "ec"):
         raise typer.BadParameter("must be rsa or ec", param_hint="--key-type")
     if directory is not None and keys is not None and directory != keys:
         raise typer.BadParameter(f"two key directories given: {directory} and {keys}")
     target = directory or keys or default_keys_dir()
+    key_directory = KeyDirectory(target)
+    if not force and key_directory.trust_file.exists():
+        _keep_existing(key_directory)
     try:
-        entries = KeyDirectory(target).init(
+        entries = key_directory.init(
             key_type=key_type,  # type: ignore[arg-type]
             agencies=agency or SANDBOX_AGENCIES,
             force=force,
         )
-    except FileExistsError as exc:
+    except FileExistsError as exc:  # created by someone else meanwhile
         raise typer.BadParameter(f"{exc} (use --force)") from None
     console().print(
         f"Created {len(entries)} keys in {target}; trust list: {target / 'trust.yaml'}",
         markup=False,
     )
+
+
+def _keep_existing(key_directory: KeyDirectory) -> NoReturn:
+    """Exit 0 when ``key_directory`` is usable as it is, else 3 with the one-line reason."""
+    target = key_directory.path
+    try:
+        parties = {registration.party for registration in key_directory.trust_store()}
+        key_directory.gateway_key()
+    except (TrustConfigError, KeyError, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+        said = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # no quotes
+        reason = " ".join(str(said).split()) or type(exc).__name__
+        console(stderr=True).print(
+            printable(f"error: {target} holds an unusable key set: {reason}; --force replaces it"),
+            markup=False,
+        )
+        raise typer.Exit(EXIT_CONFIG) from None
+    console().print(
+        printable(f"keys already in {target} ({len(parties)} parties); --force replaces them"),
+        markup=False,
+    )
+    raise typer.Exit(0)
 
 
 @keys_app.command("rotate")

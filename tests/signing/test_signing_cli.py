@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
+import pytest
+import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -11,6 +16,11 @@ from signing import KeyDirectory
 from signing.cli import keys_app, verify_command, verify_file_report
 
 runner = CliRunner()
+GBAGW = str(Path(sys.executable).with_name("gbagw"))
+
+
+def gbagw(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GBAGW, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_keys_init_list_rotate(tmp_path):
@@ -21,8 +31,9 @@ def test_keys_init_list_rotate(tmp_path):
     assert done.exit_code == 0, done.output
     assert (directory / "trust.yaml").is_file()
 
-    again = runner.invoke(keys_app, ["init", str(directory)])
-    assert again.exit_code != 0
+    again = runner.invoke(keys_app, ["init", str(directory)])  # idempotent: nothing replaced
+    assert again.exit_code == 0, again.output
+    assert "keys already in" in again.output
 
     listed = runner.invoke(keys_app, ["list", "--dir", str(directory)], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
@@ -97,3 +108,84 @@ def test_verify_command_prints_and_returns_exit_codes(kit, keydir, tmp_path):
 
     code = verify_command(good, "MO-DSAT", tmp_path / "none", kit.mo_header, console=console)
     assert code == 2
+
+
+def test_keys_init_keeps_a_usable_key_set_and_says_so(tmp_path):
+    """The README's `keys init var/keys` after `demo` made them: exit 0, nothing replaced."""
+    directory = tmp_path / "keys"
+    made = gbagw("keys", "init", str(directory), "--agency", "HK-TD", "--key-type", "ec")
+    assert made.returncode == 0, made.stderr
+    before = {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+    for args in (["keys", "init", str(directory)], ["keys", "init", "--keys", str(directory)]):
+        again = gbagw(*args)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout == f"keys already in {directory} (2 parties); --force replaces them\n"
+        assert again.stderr == ""
+    # relative, as the README gives it, and through $GBAGW_KEYS
+    assert gbagw("keys", "init", "keys", cwd=tmp_path).returncode == 0
+    by_env = runner.invoke(keys_app, ["init"], env={"GBAGW_KEYS": str(directory)})
+    assert by_env.exit_code == 0 and "keys already in" in by_env.output
+    assert {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()} == before
+
+    gateway = KeyDirectory(directory).gateway_key().fingerprint
+    forced = gbagw("keys", "init", str(directory), "--force", "--agency", "HK-TD")
+    assert forced.returncode == 0 and forced.stdout.startswith("Created 2 keys"), forced.stderr
+    assert KeyDirectory(directory).gateway_key().fingerprint != gateway
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("yaml", "while parsing"),  # not YAML at all
+        ("version", "version: 1"),  # YAML, not a trust list
+        ("entry", "bad entry for GD-GBA-GW"),  # an entry without its fingerprint
+        ("swapped", "changed on disk"),  # a certificate file replaced
+        ("no-gateway-key", "No such file"),  # the gateway's private key deleted
+        ("gateway-expired", "no private key of GD-GBA-GW is accepted"),
+    ],
+)
+def test_keys_init_on_a_broken_key_set_exits_3_with_the_reason(tmp_path, breakage, reason):
+    directory = tmp_path / "keys"
+    assert gbagw("keys", "init", str(directory), "--agency", "HK-TD").returncode == 0
+    trust = directory / "trust.yaml"
+    text = trust.read_text("utf-8")
+    gateway_dir = directory / "parties" / "GD-GBA-GW"
+    if breakage == "yaml":
+        trust.write_text("version: [\n", "utf-8")
+    elif breakage == "version":
+        trust.write_text("- just a list\n", "utf-8")
+    elif breakage == "entry":
+        trust.write_text(text.replace("fingerprint:", "fingerprints:", 1), "utf-8")
+    elif breakage == "swapped":
+        (cert,) = gateway_dir.glob("*.cert.pem")
+        (hk,) = (directory / "parties" / "HK-TD").glob("*.cert.pem")
+        cert.write_bytes(hk.read_bytes())
+    elif breakage == "no-gateway-key":
+        for key in gateway_dir.glob("*.key.pem"):
+            key.unlink()
+    else:
+        document = yaml.safe_load(text)
+        document["parties"]["GD-GBA-GW"][0]["accepted_until"] = "2001-01-01T00:00:00Z"
+        trust.write_text(yaml.safe_dump(document), "utf-8")
+    broken = trust.read_bytes()
+
+    done = gbagw("keys", "init", str(directory))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert str(directory) in done.stderr and reason in done.stderr, done.stderr
+    assert "--force" in done.stderr
+    assert trust.read_bytes() == broken  # left as it was for the operator to look at
+
+    repaired = gbagw("keys", "init", str(directory), "--force", "--agency", "HK-TD")
+    assert repaired.returncode == 0, repaired.stderr
+    assert KeyDirectory(directory).gateway_key() is not None
+    assert gbagw("keys", "init", str(directory)).returncode == 0
+
+
+def test_keys_init_creates_keys_in_an_existing_empty_directory(tmp_path):
+    directory = tmp_path / "keys"
+    directory.mkdir()
+    done = gbagw("keys", "init", str(directory), "--agency", "MO-DSI")
+    assert done.returncode == 0 and done.stdout.startswith("Created 2 keys"), done.stderr
