@@ -65,8 +65,17 @@ EXIT_CONFIG = 3
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A console that never hard-wraps: piped, rich would wrap at 80 columns."""
-    return Console(stderr=stderr, soft_wrap=True, highlight=False)
+    """A console that never hard-wraps: piped, rich would wrap at 80 columns (tables too)."""
+    out = Console(stderr=stderr, soft_wrap=True, highlight=False)
+    if not out.is_terminal:
+        out = Console(stderr=stderr, soft_wrap=True, highlight=False, width=240)
+    return out
+
+
+def config_error(exc: Exception) -> typer.Exit:
+    """A key directory or trust list that cannot be used: one line, exit 3."""
+    console(stderr=True).print(f"error: {exc}", markup=False)
+    return typer.Exit(EXIT_CONFIG)
 
 
 def default_keys_dir() -> Path:
@@ -161,6 +170,8 @@ def rotate_command(
     cert = _read_certificate(certificate) if certificate else None
     try:
         entry = keys.rotate(agency, timedelta(days=window_days), certificate=cert)
+    except TrustConfigError as exc:
+        raise config_error(exc) from None
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
     console().print(
@@ -182,7 +193,9 @@ def add_command(
     cert = _read_certificate(certificate)
     try:
         entry = keys.add_certificate(agency, cert)
-    except (ValueError, TrustConfigError) as exc:
+    except TrustConfigError as exc:
+        raise config_error(exc) from None
+    except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
     console().print(f"{agency}: registered certificate {entry.fingerprint[:16]}…", markup=False)
 
@@ -195,7 +208,7 @@ def list_command(directory: DirOption = None) -> None:
         store = keys.trust_store()
         with_key = {e.fingerprint for e in keys.entries() if e.key}
     except TrustConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--keys") from None
+        raise config_error(exc) from None
     console().print(trust_table(store, with_key, datetime.now(UTC)))
 
 
@@ -448,7 +461,7 @@ def verify_command(
     now: datetime | None = None,
 ) -> int:
     """Print one line saying who signed ``file`` and whether it is accepted; return the exit
-    code (0 accepted, 1 rejected, 2 file or trust list unreadable)."""
+    code (0 accepted, 1 rejected, 2 file unreadable, 3 trust list unusable)."""
     console = console or Console(soft_wrap=True, highlight=False)
     try:
         report = verify_file_report(file, header, agency=agency, keys_dir=keys_dir, now=now)
@@ -457,7 +470,7 @@ def verify_command(
         return EXIT_UNREADABLE
     except TrustConfigError as exc:
         console.print(error_line("TrustConfigError", f"cannot load the trust list: {exc}"))
-        return EXIT_UNREADABLE
+        return EXIT_CONFIG
     console.print(report_line(report))
     return report.exit_code
 

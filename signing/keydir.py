@@ -195,6 +195,12 @@ class KeyDirectory:
             raise TrustConfigError(
                 f"{self.trust_file} not found: run `gbagw keys init {self.path}`"
             ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TrustConfigError(f"{self.trust_file}: cannot read: {exc}") from None
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" (line {where.line + 1})" if where is not None else ""
+            raise TrustConfigError(f"{self.trust_file}: not YAML{at}") from None
         if not isinstance(document, dict) or document.get("version") != 1:
             raise TrustConfigError(f"{self.trust_file}: expected a mapping with version: 1")
         parties = document.get("parties") or {}

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from rich.table import Table
 
 from gateway.cli.common import (
@@ -84,6 +86,18 @@ def render(
     sys.stdout.buffer.write(b"\n")
 
 
+def _check_url(url: str, as_json: bool) -> None:
+    """A usage error before any work: the transports would call it permanent anyway."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        fail([Problem("", f"--url {url!r} is not a URL: {exc}")], as_json, code=USAGE)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        fail([Problem("", f"--url {url!r}: need http(s)://host[:port]/…")], as_json, code=USAGE)
+
+
 def _key_directory(keys: Path | None, as_json: bool) -> KeyDirectory:
     directory = KeyDirectory(keys_dir(keys))
     if not directory.trust_file.exists():
@@ -109,12 +123,21 @@ def _gateway_key(
     if key is None or cert is None:
         fail([Problem("", "--key and --cert go together")], as_json, code=USAGE)
     try:
-        signing_key = SigningKey.load(key, cert)
-    except (OSError, ValueError) as exc:
+        private_key = serialization.load_pem_private_key(key.read_bytes(), None)
+        certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
         fail([Problem("", f"cannot load signing key: {exc}")], as_json, code=USAGE)
-    problem = _not_the_gateway_pair(trust, signing_key, now)
+    try:
+        signing_key = SigningKey(private_key, certificate)  # type: ignore[arg-type]
+    except ValueError as exc:  # not a pair, or a key type signatures cannot use
+        problem = str(exc)
+    else:
+        problem = _not_the_gateway_pair(trust, signing_key, now)
     if problem:
-        current = [r.source or r.fingerprint for r in trust.accepted_for(GATEWAY_PARTY, now)]
+        current = [
+            str(directory.path / r.source) if r.source else r.fingerprint
+            for r in trust.accepted_for(GATEWAY_PARTY, now)
+        ]
         right = f"; the gateway's current certificate: {', '.join(current)}" if current else ""
         fail([Problem("", f"refusing to sign: {problem}{right}")], as_json, code=REJECTED)
     return signing_key
@@ -148,6 +171,7 @@ def send(
     from gateway.ports import Outcome
     from gateway.registry import client_factory
 
+    _check_url(url, as_json)
     pipeline = pipeline_for(catalogue, as_json)
     application_ = accept_for(pipeline, application, to, as_json)
     directory = _key_directory(keys, as_json)

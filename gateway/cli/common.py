@@ -77,8 +77,8 @@ def fail(problems: list[Problem], as_json: bool, code: int = REJECTED) -> NoRetu
         )
         sys.stderr.write("\n")
     else:
-        for p in problems:
-            err.print(f"[red]error[/red] {p}", markup=True)
+        for p in problems:  # a problem of no field is said plainly, not as "(document)"
+            err.print(f"error {p if p.path else p.message}", markup=False)
     raise typer.Exit(code)
 
 

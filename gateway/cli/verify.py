@@ -8,8 +8,8 @@ lines; the reason code is the :class:`signing.SignatureRejected` subclass's name
 
 ``ERROR InputUnreadable|TrustConfigError: …`` goes to standard error. With ``--json``, one
 JSON object per document (one line each). Several files may be given, ``-`` is standard
-input. Exit code: 0 all accepted, 1 one rejected, 2 usage, a document or the trust list
-unreadable, 4 an internal error (a bug, reported in one line) — the highest wins.
+input. Exit code: 0 all accepted, 1 one rejected, 2 usage or a document unreadable, 3 the
+trust list unusable, 4 an internal error (a bug, reported in one line) — the highest wins.
 
 Each document is read bounded (at most the size limit + 1 bytes), parsed once to find its
 format by the root namespace (``gateway.registry``: this command names no adapter), then
@@ -103,6 +103,7 @@ def _verify_one(
     from gateway.registry import format_for_namespace
     from signing import SignatureRejected, TrustConfigError, UnsupportedFormat, parse_untrusted
     from signing.cli import (
+        EXIT_CONFIG,
         EXIT_UNREADABLE,
         InputUnreadable,
         VerifyReport,
@@ -126,13 +127,13 @@ def _verify_one(
             out.print(report_line(report))
         return report.exit_code
 
-    def error(code: str, message: str) -> int:
+    def error(code: str, message: str, exit_code: int = EXIT_UNREADABLE) -> int:
         if as_json:
             record = {"file": printable(name), "verdict": "error", "reason_code": code}
             record["reason"] = message
             out.out(json.dumps(record, ensure_ascii=False), highlight=False)
         err.print(error_line(code, message))
-        return EXIT_UNREADABLE
+        return exit_code
 
     try:
         data = read_document(name)
@@ -153,7 +154,7 @@ def _verify_one(
         try:
             trust.append(load_trust(keys))
         except TrustConfigError as exc:
-            return error("TrustConfigError", f"cannot load the trust list: {exc}")
+            return error("TrustConfigError", f"cannot load the trust list: {exc}", EXIT_CONFIG)
     return emit(verify_document(data, fmt.header, trust[0], file=name, agency=sender))
 
 

@@ -58,7 +58,10 @@ def test_signing_imports_neither_the_gateway_nor_adapters() -> None:
 
 
 def test_the_core_never_names_an_adapter() -> None:
-    assert violations(modules("gateway"), lambda n: under(n, "adapters")) == []
+    # gateway/devkit is test tooling (a whole deployment as processes) and may read a sandbox
+    # agency's store; everything else reaches adapters through entry points only
+    core = [p for p in modules("gateway") if "devkit" not in p.parts]
+    assert violations(core, lambda n: under(n, "adapters")) == []
 
 
 def production_modules() -> list[Path]:

@@ -107,7 +107,7 @@ def test_verify_command_prints_and_returns_exit_codes(kit, keydir, tmp_path):
     assert "REJECTED" in out.getvalue() and "DigestMismatch" in out.getvalue()
 
     code = verify_command(good, "MO-DSAT", tmp_path / "none", kit.mo_header, console=console)
-    assert code == 2
+    assert code == 3
 
 
 def test_keys_init_keeps_a_usable_key_set_and_says_so(tmp_path):
@@ -137,7 +137,7 @@ def test_keys_init_keeps_a_usable_key_set_and_says_so(tmp_path):
 @pytest.mark.parametrize(
     ("breakage", "reason"),
     [
-        ("yaml", "while parsing"),  # not YAML at all
+        ("yaml", "not YAML"),  # not YAML at all
         ("version", "version: 1"),  # YAML, not a trust list
         ("entry", "bad entry for GD-GBA-GW"),  # an entry without its fingerprint
         ("swapped", "changed on disk"),  # a certificate file replaced

@@ -365,12 +365,6 @@ def test_render_refuses_a_pair_under_another_ca(keys, stranger) -> None:
     assert current_gateway_certificate(keys) in run.stderr, run.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a key that does not match its certificate exits 2 ('cannot load signing "
-    "key') without naming the gateway's current certificate (gateway/cli/applications.py "
-    "_gateway_key)",
-)
 @pytest.mark.parametrize("key_from", ["agency", "stranger"])
 def test_render_refuses_a_key_that_does_not_match_the_certificate(keys, stranger, key_from) -> None:
     """The gateway's certificate with another key: refused as a pair (1), naming the right one."""
@@ -379,14 +373,6 @@ def test_render_refuses_a_key_that_does_not_match_the_certificate(keys, stranger
     refused(run, code=1)
     assert "does not match" in run.stderr, run.output
     assert current_gateway_certificate(keys) in run.stderr, run.output
-
-
-def test_render_refuses_a_key_that_does_not_match_the_certificate_today(keys) -> None:
-    """What it does now: refused, nothing written, the reason said (exit 2, see the xfail)."""
-    run = render_with(keys, pair(keys, "HK-TD")[0], pair(keys, "GD-GBA-GW")[1])
-    refused(run, code=run.returncode)
-    assert run.returncode in (1, 2), run.output
-    assert "does not match" in run.stderr, run.output
 
 
 @pytest.mark.parametrize("which", ["key", "cert"])
@@ -412,26 +398,13 @@ def test_render_refuses_a_key_without_its_certificate(keys) -> None:
 
 # --- a broken key directory is configuration: exit 3, one line --------------------------------
 
-_YAML_DEFECT = pytest.mark.xfail(
-    strict=True,
-    reason="defect: a trust.yaml that is not YAML escapes as yaml.YAMLError (exit 4, a "
-    "multi-line 'internal error'): signing/keydir.py KeyDirectory.entries() catches only "
-    "FileNotFoundError",
-)
-_MISSING_DEFECT = pytest.mark.xfail(
-    strict=True,
-    reason="defect: a missing trust list exits 2 (usage) instead of 3 (configuration): "
-    "signing/cli.py keys list/rotate/add raise typer.BadParameter, gbagw verify returns "
-    "EXIT_UNREADABLE",
-)
-
 
 def key_command(name: str, keys_path: Path, ca_cert: Path) -> list[str]:
     example = str(EXAMPLE)
     return {
         "render": ["render", "--to", "hk", "--keys", str(keys_path), example],
         "send": [*command("send", KeyDirectory(keys_path)), example],
-        "verify": ["verify", "--keys", str(keys_path), example],
+        "verify": ["verify", "--keys", str(keys_path), str(keys_path.parent / "case.xml")],
         "keys list": ["keys", "list", "--keys", str(keys_path)],
         "keys rotate": ["keys", "rotate", "--agency", "HK-TD", "--keys", str(keys_path)],
         "keys add": [
@@ -446,14 +419,14 @@ def key_command(name: str, keys_path: Path, ca_cert: Path) -> list[str]:
     [
         ("render", "missing"),
         ("send", "missing"),
-        pytest.param("verify", "missing", marks=_MISSING_DEFECT),
-        pytest.param("keys list", "missing", marks=_MISSING_DEFECT),
-        pytest.param("keys rotate", "missing", marks=_MISSING_DEFECT),
-        pytest.param("render", "not-yaml", marks=_YAML_DEFECT),
-        pytest.param("send", "not-yaml", marks=_YAML_DEFECT),
-        pytest.param("verify", "not-yaml", marks=_YAML_DEFECT),
-        pytest.param("keys list", "not-yaml", marks=_YAML_DEFECT),
-        pytest.param("keys add", "not-yaml", marks=_YAML_DEFECT),
+        ("verify", "missing"),
+        ("keys list", "missing"),
+        ("keys rotate", "missing"),
+        ("render", "not-yaml"),
+        ("send", "not-yaml"),
+        ("verify", "not-yaml"),
+        ("keys list", "not-yaml"),
+        ("keys add", "not-yaml"),
     ],
 )
 def test_a_broken_key_directory_exits_3_in_one_line(name, breakage, tmp_path) -> None:
@@ -461,6 +434,8 @@ def test_a_broken_key_directory_exits_3_in_one_line(name, breakage, tmp_path) ->
     directory.init(agencies=("HK-TD",))
     ca_cert = tmp_path / "other-ca.cert.pem"
     ca_cert.write_bytes(directory.ca_cert_path.read_bytes())
+    signed = gbagw("render", "--to", "hk", "--keys", str(directory.path), str(EXAMPLE))
+    (tmp_path / "case.xml").write_text(signed.stdout, "utf-8")  # a document verify must check
     if breakage == "missing":
         directory.trust_file.unlink()
     else:
