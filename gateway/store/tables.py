@@ -235,3 +235,29 @@ class AgencyBreaker(Base):
     #: half-open: the one probe holds the slot until this instant (its lease)
     probe_until: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime]
+
+
+class AgencyEvent(Base):
+    """One status event as the agency numbered it (``seq``), kept once, from the signed
+    message it arrived in. The case's agency timeline is these rows in ``seq`` order, whatever
+    order, repetition or source (push, pull, poll) they arrived by."""
+
+    __tablename__ = "agency_events"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "seq"),
+        CheckConstraint("source IN ('push', 'pull', 'poll', 'repair')", name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    seq: Mapped[int] = mapped_column(Integer)
+    agency_status: Mapped[str] = mapped_column(String(64))
+    #: the canonical status the mapping gave it when it was stored
+    status: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[dt.datetime]
+    remarks: Mapped[str | None] = mapped_column(Text)
+    #: ``[{"type", "due_date"}]`` of an INFO_REQUIRED event; the result document reference
+    details: Mapped[dict[str, Any]]
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    source: Mapped[str] = mapped_column(String(8))
+    recorded_at: Mapped[dt.datetime]

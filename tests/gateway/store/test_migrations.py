@@ -31,6 +31,7 @@ TABLES = {
     "messages",
     "outbox",
     "delivery_attempts",
+    "agency_events",
     "receipts",
     "case_events",
     "agency_breakers",
