@@ -10,7 +10,10 @@ they received across restarts, so a restarted gateway meets agencies that rememb
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +63,7 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
         runtime = Runtime(config, directory.with_sandboxes(urls))
         tasks.use_runtime(runtime)
         runtime.engine  # noqa: B018 - upgrade the schema before any thread touches it
+        _forget_publishes(runtime)
         stop = threading.Event()
         worker = WorkController(
             app=tasks.app,
@@ -92,3 +96,51 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
                 thread.join(timeout=10)
             tasks.use_runtime(None)
             runtime.close()
+
+
+def _forget_publishes(runtime: Runtime) -> None:
+    """This process's broker starts empty: what an earlier run published to its in-process
+    broker died with it, so every pending row is due for publishing now, not after the
+    relay's republish delay. (Only the embedded mode owns its broker; a production relay
+    never does this.)"""
+    from sqlalchemy import select, update
+
+    from gateway.outbox import expire_leases
+    from gateway.store import transaction
+    from gateway.store.tables import Outbox
+    from gateway.store.vocab import OutboxState
+
+    now = dt.datetime.now(dt.UTC)
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(Outbox).where(Outbox.state == OutboxState.PENDING).values(relay_until=None)
+        )
+        # leases held by a process of this machine that no longer runs: take them back now
+        dead = [
+            owner
+            for owner in session.scalars(
+                select(Outbox.lease_owner).where(Outbox.state == OutboxState.SENDING).distinct()
+            )
+            if owner and _gone(owner)
+        ]
+        if dead:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.state == OutboxState.SENDING, Outbox.lease_owner.in_(dead))
+                .values(lease_expires_at=now)
+            )
+            expire_leases(session, now=now)
+
+
+def _gone(owner: str) -> bool:
+    """A ``host:pid`` lease owner of this host whose process has ended."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
