@@ -92,6 +92,11 @@ def make_app(config: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_detect_quorum_queues=True,
+        # Celery 5.7 declares each worker's remote-control queue ``<hostname>.celery.pidbox``
+        # exclusive. Every worker here is ``gbagw@<host>``: a worker restarted right after a
+        # kill -9 (RabbitMQ has not yet dropped the dead connection's queue), or a second
+        # worker or deployment on the same host, failed to start with RESOURCE_LOCKED.
+        control_queue_exclusive=False,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         beat_schedule={"sweep": {"task": SWEEP, "schedule": config.sweep_interval}},

@@ -8,6 +8,7 @@ number of each on any machine, against RabbitMQ or Redis and PostgreSQL.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -198,7 +199,7 @@ def worker(
             f"--loglevel={loglevel}",
             "--without-gossip",
             "--without-mingle",
-            "--hostname=gbagw@%h",
+            f"--hostname=gbagw-{os.getpid()}@%h",  # unique: a restarted worker finds its name free
         ]
     )
 

@@ -22,21 +22,19 @@ log = logging.getLogger(__name__)
 def deliver(runtime: Runtime, outbox_id: str) -> str | None:
     """Attempt one outbox row; return its new state, or None when this run had nothing to do."""
     now = dt.datetime.now(dt.UTC)
-    destination = _destination(runtime, outbox_id)
-    if destination is None:
-        return None
-    agency = runtime.agency(destination)
-    with transaction(runtime.sessions) as session:
+    with transaction(runtime.sessions) as session:  # one transaction: destination and lease
         leased = claim(
             session,
             outbox_id,
             worker=runtime.worker,
             lease_seconds=runtime.settings.lease_seconds,
             now=now,
-            max_in_flight=agency.concurrency,
+            max_in_flight=lambda destination: runtime.agency(destination).concurrency,
         )
     if leased is None:
         return None
+    destination = leased.destination
+    agency = runtime.agency(destination)
     result = _send(runtime, leased)
     with transaction(runtime.sessions) as session:
         state = record(
@@ -59,15 +57,6 @@ def deliver(runtime: Runtime, outbox_id: str) -> str | None:
         state,
     )
     return state
-
-
-def _destination(runtime: Runtime, outbox_id: str) -> str | None:
-    from sqlalchemy import select
-
-    from gateway.store.tables import Outbox
-
-    with transaction(runtime.sessions, read_only=True) as session:
-        return session.scalar(select(Outbox.destination).where(Outbox.id == outbox_id))
 
 
 def _send(runtime: Runtime, leased: Claim) -> DeliveryResult:

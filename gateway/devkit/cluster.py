@@ -93,6 +93,7 @@ class Cluster:
             self.database_url = self._create_database()
             upgrade(self.database_url)  # what an operator runs once: `gbagw db upgrade`
         self._runtime: Any = None
+        self._filing: Any = None
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -240,12 +241,19 @@ class Cluster:
             self._runtime = Runtime(self.settings)
         return self._runtime
 
+    @property
+    def filing(self) -> Any:
+        """The in-process :class:`~gateway.cases.filing.Filing`, built once (pipeline, key)."""
+        if self._filing is None:
+            from gateway.cases.filing import Filing
+            from gateway.render.pipeline import Pipeline
+
+            self._filing = Filing(Pipeline(), self.keys.gateway_key(), self.runtime.sessions)
+        return self._filing
+
     def file(self, applications: Iterable[dict[str, Any]]) -> list[str]:
         """File applications in-process (as ``gbagw file`` does); return their case refs."""
-        from gateway.cases.filing import Filing
-        from gateway.render.pipeline import Pipeline
-
-        filing = Filing(Pipeline(), self.keys.gateway_key(), self.runtime.sessions)
+        filing = self.filing
         return [filing.file(app).case_ref for app in applications]
 
     def pending(self) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -84,7 +85,7 @@ def claim(
     worker: str,
     lease_seconds: float,
     now: dt.datetime,
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    max_in_flight: int | Callable[[str], int] = DEFAULT_MAX_IN_FLIGHT,
 ) -> Claim | None:
     """Lease a row for one delivery attempt, or ``None`` when this run must do nothing.
 
@@ -93,10 +94,14 @@ def claim(
     delivered, dead, not due, leased by a live worker, its destination's breaker is open (or
     its probe is out), or ``max_in_flight`` live leases already exist for the destination —
     in those last cases the row stays pending for the relay to publish again.
+    ``max_in_flight`` may be a function of the row's destination (the agency's limit), so a
+    worker learns the destination and claims in one transaction.
     """
     destination = session.scalar(select(Outbox.destination).where(Outbox.id == outbox_id))
     if destination is None:
         return None
+    if callable(max_in_flight):
+        max_in_flight = max_in_flight(destination)
     breaker = breakers.lock(session, destination, now)
     row = session.execute(
         select(Outbox)
