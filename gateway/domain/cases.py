@@ -33,6 +33,11 @@ class TextPair(BaseModel):
     path: str  # where it came from: ``form.businessScope``, ``applicant.address.lines[0]``
     original: str
     converted: str | None  # None: left out on purpose (e.g. an ambiguous personal name)
+    #: what decided the converted text: ``engines`` (both agreed), ``zhconv-rs`` (the primary
+    #: engine, an open disagreement), a rule (``glossary``, ``gazetteer``, ``keep``, ``glyph``,
+    #: ``accepted``, ``form-only``), for names ``name-rules``, ``nameTraditional``,
+    #: ``ambiguous``, ``as-filed``; joined by ``+``. None: not recorded (older cases).
+    decided_by: str | None = None
 
 
 class MessageRecord(BaseModel):

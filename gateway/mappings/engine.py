@@ -8,6 +8,7 @@ and agency format it targets. Every problem carries the file and line it comes f
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
@@ -59,6 +60,26 @@ class FieldMap(_Strict):
     values: dict[str, str] | None = None
     currency: str | None = None
     currency_from: str | None = Field(default=None, alias="currencyFrom")
+    #: ``name`` fields that may hold an organisation: a person only when every listed form
+    #: field has one of the listed values (else the field is converted as text)
+    person_when: dict[str, list[str]] | None = Field(default=None, alias="personWhen")
+
+
+#: Guangdong form fields that hold a person's name, by label or key: a mapping must type them
+#: ``name`` (the name rules), never ``text`` (word conversion renames 梁 as 樑, 于 as 於)
+_PERSON_LABEL = re.compile(
+    "姓名|名字|曾用名|法定代表人|负责人|代理人|联系人|董事|监事|股东|投资者名称|投资人|驾驶人|配偶|"
+    "监护人|经办人|委托人|申请人名称"
+)
+_PERSON_KEY = re.compile(
+    r"(?i)(representative|director|shareholder|investorName|formerNames?|personName|fullName|"
+    r"contactPerson|driverName|spouse|guardian|agentName)$"
+)
+
+
+def holds_person_name(label: str, key: str) -> bool:
+    """True when a Guangdong form field (by its label or key) holds a person's name."""
+    return bool(_PERSON_LABEL.search(label) or _PERSON_KEY.search(key))
 
 
 class Mapping(_Strict):
@@ -72,6 +93,8 @@ class Mapping(_Strict):
     fields: list[FieldMap]
     documents: dict[str, str]
     statuses: dict[str, CaseStatus]
+    #: planning figure: working days on the agency's own calendar (not statutory)
+    agency_days: int | None = Field(default=None, alias="agencyDays", gt=0)
 
     def status(self, agency_code: str) -> CaseStatus:
         return self.statuses[agency_code]
@@ -193,6 +216,22 @@ def check_against_item(m: Mapping, item: ServiceItem) -> list[tuple[tuple[Any, .
         if spec is None:
             out.append((at + ("source",), f"unknown form key {f.source} in {where}"))
             continue
+        if f.type == "text" and holds_person_name(spec.label, spec.key):
+            out.append(
+                (
+                    at + ("type",),
+                    f"{f.source} holds a person's name: type it name (the name rules), not text",
+                )
+            )
+        if f.person_when is not None:
+            if f.type != "name":
+                out.append((at + ("personWhen",), "personWhen is for name fields"))
+            for key, values in f.person_when.items():
+                cond = item.field(key)
+                if cond is None:
+                    out.append((at + ("personWhen",), f"unknown form key {key} in {where}"))
+                elif cond.enum is not None and (bad := sorted(set(values) - set(cond.enum))):
+                    out.append((at + ("personWhen",), f"not values of {key}: {', '.join(bad)}"))
         if spec.type not in _COMPATIBLE[f.type]:
             out.append(
                 (at + ("type",), f"type clash: {f.type} cannot carry {spec.type} field {f.source}")

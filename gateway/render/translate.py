@@ -67,6 +67,7 @@ class TextBatch:
         self._paths: list[str] = []
         self._originals: list[str] = []
         self._converted: list[str] | None = None
+        self._decided: list[str] = []
 
     def add(self, path: str, original: str) -> int:
         self._paths.append(path)
@@ -80,7 +81,9 @@ class TextBatch:
         return [self.add(f"{base}.lines[{i}]", line) for i, line in enumerate(address.lines)]
 
     def convert(self, region: Region) -> None:
-        self._converted = text.to_traditional_many(self._originals, region)
+        done = text.convert_decided(self._originals, region)
+        self._converted = [c.text for c in done]
+        self._decided = [c.decided_by for c in done]
 
     def __getitem__(self, handle: int) -> str:
         if self._converted is None:
@@ -97,8 +100,10 @@ class TextBatch:
         if self._converted is None:
             raise RuntimeError("TextBatch.convert() has not run")
         return [
-            TextPair(path=p, original=o, converted=c)
-            for p, o, c in zip(self._paths, self._originals, self._converted, strict=True)
+            TextPair(path=p, original=o, converted=c, decided_by=d)
+            for p, o, c, d in zip(
+                self._paths, self._originals, self._converted, self._decided, strict=True
+            )
         ]
 
 
@@ -125,7 +130,8 @@ def translate(
     field_texts = {
         i: batch.add(f"form.{f.source}", str(app.form[f.source]))
         for i, f in enumerate(mapping.fields)
-        if f.type == "text" and f.source in app.form
+        if f.source in app.form
+        and (f.type == "text" or (f.type == "name" and not is_person(f, app)))
     }
     batch.convert(region)
 
@@ -180,7 +186,11 @@ def service(item: ServiceItem, mapping: Mapping) -> tuple[SubmissionService, lis
     pairs: list[TextPair] = []
     if name_zh is None:
         name_zh = text.to_traditional_catalogue(item.name, region)
-        pairs.append(TextPair(path="item.name", original=item.name, converted=name_zh))
+        pairs.append(
+            TextPair(
+                path="item.name", original=item.name, converted=name_zh, decided_by="catalogue"
+            )
+        )
     foreign = mapping.service.name_en if region == "HK" else mapping.service.name_pt
     return (
         SubmissionService(
@@ -198,7 +208,7 @@ def applicant(
 ) -> tuple[SubmissionApplicant, TextPair]:
     """The applicant, name converted (None when unsafe), ``address`` already converted."""
     a = app.applicant
-    name_zh = text.convert_name(a.name, a.name_traditional, region)
+    name_zh, decided = text.convert_name_decided(a.name, a.name_traditional, region)
     return (
         SubmissionApplicant(
             name_zh=name_zh,
@@ -210,7 +220,7 @@ def applicant(
             email=a.email,
             address=address,
         ),
-        TextPair(path="applicant.name", original=a.name, converted=name_zh),
+        TextPair(path="applicant.name", original=a.name, converted=name_zh, decided_by=decided),
     )
 
 
@@ -219,7 +229,7 @@ def agent(app: Application, region: Region) -> tuple[SubmissionAgent | None, lis
     if app.agent is None:
         return None, []
     g = app.agent
-    name_zh = text.convert_name(g.name, None, region)
+    name_zh, decided = text.convert_name_decided(g.name, None, region)
     poa = next(m for m in app.materials if m.code == g.authorisation_material)
     return (
         SubmissionAgent(
@@ -229,26 +239,47 @@ def agent(app: Application, region: Region) -> tuple[SubmissionAgent | None, lis
             identity=g.identity,
             authorisation_doc_id=poa.doc_id,
         ),
-        [TextPair(path="agent.name", original=g.name, converted=name_zh)],
+        [TextPair(path="agent.name", original=g.name, converted=name_zh, decided_by=decided)],
     )
 
 
 def form_names(
     app: Application, mapping: Mapping, region: Region
 ) -> tuple[dict[str, str], list[TextPair]]:
-    """Form fields the mapping types ``name``, converted one by one, by source field.
+    """Form fields the mapping types ``name`` (and that hold a person, see :func:`is_person`),
+    converted one by one through the name rules, by source field.
 
-    An ambiguous name goes as filed: the registered name beats a guessed character.
+    A name equal to the applicant's own (a legal representative who is the applicant) is
+    written as the applicant's ``nameTraditional`` when given. An ambiguous name goes as filed:
+    the registered name beats a guessed character.
     """
     names: dict[str, str] = {}
     pairs: list[TextPair] = []
+    own = app.applicant
     for f in mapping.fields:
         if f.type == "name" and f.source in app.form and f.source not in names:
+            if not is_person(f, app):
+                continue  # an organisation: converted as text
             filed = str(app.form[f.source])
-            written = text.convert_name(filed, None, region) or filed
-            names[f.source] = written
-            pairs.append(TextPair(path=f"form.{f.source}", original=filed, converted=written))
+            given = own.name_traditional if filed.strip() == own.name.strip() else None
+            converted, decided = text.convert_name_decided(filed, given, region)
+            if converted is None:
+                converted, decided = filed, "ambiguous+as-filed"
+            names[f.source] = converted
+            pairs.append(
+                TextPair(
+                    path=f"form.{f.source}", original=filed, converted=converted, decided_by=decided
+                )
+            )
     return names, pairs
+
+
+def is_person(f: FieldMap, app: Application) -> bool:
+    """A ``name`` field holds a person unless its ``personWhen`` condition says otherwise (an
+    investor may be a company: ``personWhen: {investorType: [HK_INDIVIDUAL, MO_INDIVIDUAL]}``)."""
+    if f.person_when is None:
+        return True
+    return all(str(app.form.get(k, "")) in values for k, values in f.person_when.items())
 
 
 def particulars(

@@ -1,20 +1,30 @@
-"""Simplified ↔ Traditional Chinese for Hong Kong and Macao agencies, on top of OpenCC.
+"""Simplified ↔ Traditional Chinese for Hong Kong and Macao agencies: two engines weighed.
 
-Guangdong files Simplified Chinese; agencies read Traditional. OpenCC's ``s2hk`` gives Hong Kong
-character forms; on top of it this module adds what OpenCC cannot know (see
-``gateway/data/text/``):
+Guangdong files Simplified Chinese; agencies read Traditional. Every text is converted by two
+engines (docs/decisions.md, "Text conversion", has the measurements behind the choice):
 
-* a per-region glossary of official terms (``glossary-*.tsv``): the longest entry wins and its
-  Traditional text is written as given;
-* characters kept as written (``keep-chars.txt``): 涌 in Guangdong place names;
-* character overrides applied to OpenCC's output (``overrides-*.tsv``): the Hong Kong
-  glyph-standard forms outside Big5-HKSCS for both regions, and Macao's 衛 / 戶;
-* protected spans: ASCII runs (codes, ID numbers, URLs, e-mail addresses, Latin text, digits)
-  pass untouched.
+* **zhconv-rs** (MediaWiki's ``zh-hk`` / ``zh-mo`` tables), the primary engine;
+* **OpenCC** ``s2hk``, the second opinion (and ``hk2s`` for the way back).
 
-Protected spans and glossary entries are replaced by a Private-Use-Area placeholder before
-OpenCC runs and put back afterwards, so OpenCC never sees (nor re-converts) them. Personal
-names are never converted as words: see :func:`convert_name`.
+Both outputs are brought to the region's glyph forms (``glyph-forms.tsv``: Macao writes the Big5
+form of every character s2hk writes in the Hong Kong glyph standard outside Big5; Hong Kong
+keeps its glyph-standard forms where Big5-HKSCS has them). Where they still differ on a span,
+the project's rules decide, in this order:
+
+* protected spans are written as given whatever the engines say: the per-region glossary of
+  official terms (``glossary-*.tsv``), the gazetteer of official place and street names
+  (``gazetteer-*.tsv``), characters kept as written (``keep-chars.txt``: Guangdong's 涌) and
+  ASCII runs (codes, IDs, URLs, Latin text, digits);
+* a span where the primary engine changes the word, not just its characters (服务器 → 伺服器),
+  takes OpenCC's character-for-character form (``form-only``): agencies get the applicant's
+  words;
+* a disagreement triaged in ``accepted-*.tsv`` takes the form written there, with its reason;
+* anything else takes the primary engine's form and is recorded as an open disagreement
+  (:func:`review_log`; ``gbagw text review`` lists them with counts and examples).
+
+The engines always see the whole text: nothing is replaced before they run, so a protected span
+never splits a word (3只 keeps its context: 3隻). Protected spans are put back by position
+afterwards. Personal names are never converted as words: see :func:`convert_name`.
 
 The caller keeps the original Simplified text; converting back (:func:`to_simplified`) is for
 what agencies send, never a way to regenerate the original.
@@ -22,14 +32,19 @@ what agencies send, never a way to regenerate the original.
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import functools
+import itertools
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import opencc
+import zhconv_rs
 
 Region = Literal["HK", "MO"]
 
@@ -48,6 +63,7 @@ _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # Printable ASCII runs: codes, IDs, URLs, e-mail addresses, Latin words, digits.
 _ASCII_RUN = r"[!-~]+"
 _OWN_PUA = f"[{_PLACEHOLDER}{_SEPARATOR}]"
+_HAS_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
 
 class TextRejected(ValueError):
@@ -108,11 +124,69 @@ def glossary(region: Region) -> dict[str, str]:
 
 
 @functools.cache
+def gazetteer(region: Region) -> dict[str, str]:
+    """Simplified → official Traditional place, district and street names of ``region``."""
+    return _mapping(f"gazetteer-{region.lower()}.tsv")
+
+
+@functools.cache
+def glyph_forms() -> list[tuple[str, str, str, str]]:
+    """(s2hk form, Macao form, what Hong Kong writes ``hk``/``big5``, Big5→HK ``yes``/``no``)."""
+    rows = []
+    for lineno, (hk, mo, hk_writes, back, *_) in _rows("glyph-forms.tsv", 5):
+        if (
+            len(hk) != 1
+            or len(mo) != 1
+            or hk_writes not in ("hk", "big5")
+            or back
+            not in (
+                "yes",
+                "no",
+            )
+        ):
+            raise ValueError(f"{DATA_DIR / 'glyph-forms.tsv'}:{lineno}: malformed row")
+        rows.append((hk, mo, hk_writes, back))
+    return rows
+
+
+@functools.cache
 def char_overrides(region: Region) -> dict[str, str]:
-    """Character overrides applied to OpenCC's output for ``region``."""
-    return _mapping("overrides-common.tsv", True) | _mapping(
-        f"overrides-{region.lower()}.tsv", True
-    )
+    """Glyph forms that OpenCC's ``s2hk`` output changes to for ``region``: Macao writes every
+    Big5 form; Hong Kong only those whose HK form Big5-HKSCS lacks (税 → 稅)."""
+    return {
+        hk: mo for hk, mo, hk_writes, _ in glyph_forms() if region == "MO" or hk_writes == "big5"
+    }
+
+
+@functools.cache
+def primary_overrides(region: Region) -> dict[str, str]:
+    """Glyph forms applied to the primary engine's output: for Hong Kong, the Big5 forms
+    zhconv-rs writes turned into the HK glyph-standard form s2hk writes (溫 → 温, 衛 → 衞) when
+    that Big5 form is never a character of its own; for Macao, as for OpenCC."""
+    if region == "MO":
+        return char_overrides(region)
+    table = {mo: hk for hk, mo, hk_writes, back in glyph_forms() if back == "yes"}
+    return table | char_overrides(region)
+
+
+@functools.cache
+def accepted(region: Region) -> dict[tuple[str, str, str], str]:
+    """Triaged disagreements: (Simplified, one engine's form, the other's) → the form to write."""
+    out: dict[tuple[str, str, str], str] = {}
+    for name in ("accepted-common.tsv", f"accepted-{region.lower()}.tsv"):
+        for lineno, (src, chosen, other, *_) in _rows(name, 3):
+            if len(src) != len(chosen) or len(src) != len(other):
+                raise ValueError(f"{DATA_DIR / name}:{lineno}: forms must be as long as the source")
+            out[(src, chosen, other)] = chosen
+            out[(src, other, chosen)] = chosen
+    return out
+
+
+@functools.cache
+def surname_forms(region: Region) -> dict[str, str]:
+    """Surnames whose Traditional form is certain although the character is ambiguous."""
+    col = 1 if region == "HK" else 2
+    return {cols[0]: cols[col] for _, cols in _rows("surname-forms.tsv", 3)}
 
 
 @functools.cache
@@ -135,7 +209,22 @@ def ambiguous_name_chars() -> frozenset[str]:
     return frozenset(chars)
 
 
-# --- OpenCC, built once per process -----------------------------------------------------------
+# --- the engines, built once per process ------------------------------------------------------
+
+PRIMARY = "zhconv-rs"
+SECONDARY = "opencc"
+#: decided_by labels, in the order they are written ("engines+glossary")
+LABELS = ("engines", PRIMARY, "glyph", "accepted", "form-only", "glossary", "gazetteer", "keep")
+#: full-width digits and Latin letters: the engines see them as ASCII (same length, so a measure
+#: word after ３ keeps its context) and they are written back as filed
+_FULLWIDTH = str.maketrans(
+    {
+        chr(c): chr(c - 0xFEE0)
+        for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
+        for c in range(r[0], r[1] + 1)
+    }
+)
+_FULLWIDTH_RUN = "[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]+"
 
 
 @functools.cache
@@ -147,58 +236,10 @@ def _converter(config: str) -> opencc.OpenCC:
     return opencc.OpenCC(config)
 
 
-@dataclass(frozen=True)
-class _Masker:
-    """Replaces protected spans with the placeholder and remembers what to put back."""
-
-    spans_only: re.Pattern[str]  # glossary words, exception words, kept characters, ASCII
-    with_own_pua: re.Pattern[str]  # the same, plus input that contains our own PUA characters
-    replacements: dict[str, str]  # glossary: matched Simplified → Traditional written as given
-    passthrough: frozenset[str]  # exception words: left in the text for OpenCC
-
-    def mask(self, text: str, spans: list[str], pattern: re.Pattern[str]) -> str:
-        def sub(m: re.Match[str]) -> str:
-            found = m.group()
-            if found in self.passthrough:
-                return found
-            spans.append(self.replacements.get(found, found))
-            return _PLACEHOLDER
-
-        return pattern.sub(sub, text)
-
-
-def _build_masker(words: dict[str, str], keep: dict[str, frozenset[str]]) -> _Masker:
-    passthrough = frozenset(w for ws in keep.values() for w in ws) - words.keys()
-    # Python tries alternatives in order, so longest-first makes the longest word win.
-    alternatives = [re.escape(w) for w in sorted(words.keys() | passthrough, key=len, reverse=True)]
-    if keep:
-        alternatives.append("[" + "".join(re.escape(c) for c in sorted(keep)) + "]")
-    alternatives.append(_ASCII_RUN)
-    return _Masker(
-        re.compile("|".join(alternatives)),
-        re.compile("|".join([*alternatives, _OWN_PUA])),
-        dict(words),
-        passthrough,
-    )
-
-
 @functools.cache
-def _traditional_masker(region: Region) -> _Masker:
-    return _build_masker(glossary(region), keep_chars())
-
-
-@functools.cache
-def _plain_masker() -> _Masker:
-    return _build_masker({}, {})
-
-
-@functools.cache
-def _overrides(region: Region) -> tuple[re.Pattern[str], dict[str, str]] | None:
-    """A character class finds the rare overridden characters (str.translate is 4x slower)."""
-    table = char_overrides(region)
-    if not table:
-        return None
-    return re.compile("[" + "".join(re.escape(c) for c in sorted(table)) + "]"), table
+def _zhconv(region: Region) -> Callable[[str], str]:
+    """zhconv-rs with MediaWiki's built-in tables for the region, built once."""
+    return zhconv_rs.make_converter("zh-hk" if region == "HK" else "zh-mo", [])
 
 
 def _region(region: str) -> Region:
@@ -207,35 +248,290 @@ def _region(region: str) -> Region:
     return region  # type: ignore[return-value]
 
 
-def _convert_many(
-    texts: list[str], config: str, masker: _Masker, region: Region | None
-) -> list[str]:
-    """Mask protected spans, convert every text in one OpenCC call, apply overrides, unmask."""
+@functools.cache
+def _fixer(table_key: tuple[str, Region]) -> Callable[[str], str]:
+    """Applies a glyph table; a character class finds the rare characters (translate is 4x
+    slower on text that holds none)."""
+    kind, region = table_key
+    table = primary_overrides(region) if kind == "primary" else char_overrides(region)
+    if not table:
+        return lambda s: s
+    find = re.compile("[" + "".join(re.escape(c) for c in sorted(table)) + "]")
+    return lambda s: find.sub(lambda m: table[m.group()], s)
+
+
+@dataclass(frozen=True)
+class _Protector:
+    """Finds protected spans in the Simplified text; the engines still see the whole text."""
+
+    pattern: re.Pattern[str]
+    words: dict[str, tuple[str, str]]  # Simplified → (Traditional written as given, rule)
+    passthrough: frozenset[str]  # exception words of kept characters: left to the engines
+    keep: frozenset[str]
+
+    def spans(self, text: str) -> list[tuple[int, int, str, str | None]]:
+        out: list[tuple[int, int, str, str | None]] = []
+        for m in self.pattern.finditer(text):
+            found = m.group()
+            if found in self.passthrough:
+                continue
+            if found in self.words:
+                written, rule = self.words[found]
+                out.append((m.start(), m.end(), written, rule))
+            elif found in self.keep:
+                out.append((m.start(), m.end(), found, "keep"))
+            else:
+                out.append((m.start(), m.end(), found, None))  # ASCII: verbatim
+        return out
+
+
+@functools.cache
+def _protector(region: Region) -> _Protector:
+    words = {s: (t, "gazetteer") for s, t in gazetteer(region).items()}
+    words |= {s: (t, "glossary") for s, t in glossary(region).items()}
+    keep = keep_chars()
+    passthrough = frozenset(w for ws in keep.values() for w in ws) - words.keys()
+    # Python tries alternatives in order, so longest-first makes the longest word win; the
+    # lookahead on first characters lets most positions fail at once (4x faster on prose).
+    listed = sorted(words.keys() | passthrough, key=len, reverse=True)
+    alternatives = []
+    if listed:
+        first = "".join(re.escape(c) for c in sorted({w[0] for w in listed}))
+        alternatives.append(f"(?=[{first}])(?:" + "|".join(map(re.escape, listed)) + ")")
+    if keep:
+        alternatives.append("[" + "".join(re.escape(c) for c in sorted(keep)) + "]")
+    alternatives += [_ASCII_RUN, _FULLWIDTH_RUN]
+    return _Protector(re.compile("|".join(alternatives)), words, passthrough, frozenset(keep))
+
+
+@functools.cache
+def _glyph_pairs(region: Region) -> dict[tuple[str, str], str]:
+    """(one engine's character, the other's) → the region's form, for glyph-form pairs."""
+    out = {}
+    for hk, mo, hk_writes, _ in glyph_forms():
+        chosen = hk if region == "HK" and hk_writes == "hk" else mo
+        out[(hk, mo)] = out[(mo, hk)] = chosen
+    return out
+
+
+# --- disagreements ----------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewLog:
+    """Open disagreements (no rule settled them) seen by this process: counts and examples."""
+
+    counts: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    examples: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
+    max_keys: int = 20_000
+    max_examples: int = 3
+
+    def add(self, region: str, source: str, primary: str, secondary: str, context: str) -> None:
+        key = (region, source, primary, secondary)
+        if key not in self.counts and len(self.counts) >= self.max_keys:
+            return
+        self.counts[key] += 1
+        ex = self.examples.setdefault(key, [])
+        if len(ex) < self.max_examples and context not in ex:
+            ex.append(context)
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.examples.clear()
+
+
+_REVIEW = ReviewLog()
+
+
+def review_log() -> ReviewLog:
+    """The process's open disagreements (``gbagw text review`` prints them)."""
+    return _REVIEW
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A converted text and what decided it (``engines``, ``zhconv-rs``, rules, joined by +)."""
+
+    text: str
+    decided_by: str
+
+
+def _groups(a: str, b: str) -> Iterator[tuple[int, int]]:
+    """Maximal runs of positions where equal-length ``a`` and ``b`` differ."""
+    i, n = 0, len(a)
+    while i < n:
+        if a[i] == b[i]:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and a[j] != b[j]:
+            j += 1
+        yield i, j
+        i = j
+
+
+def _is_form_only(src: str, written: str) -> bool:
+    """True when ``written`` is ``src`` in other characters, not another word."""
+    return _converter("hk2s").convert(written) == src or zhconv_rs.zhconv(written, "zh-cn") == src
+
+
+def _decide(src: str, prim: str, sec: str, region: Region, protector: _Protector) -> Converted:
+    labels: set[str] = set()
+    spans = protector.spans(src)
+    for _, _, _, rule in spans:
+        if rule is not None:
+            labels.add(rule)
+    if prim == sec and len(sec) == len(src):  # the common case: nothing to weigh
+        labels.add("engines")
+        if not spans:
+            return Converted(sec, "+".join(x for x in LABELS if x in labels))
+        return Converted(_splice(sec, spans), "+".join(x for x in LABELS if x in labels))
+    protected = bytearray(len(src))
+    for i, j, _, _ in spans:
+        protected[i:j] = b"\x01" * (j - i)
+    if len(sec) != len(src):
+        # OpenCC changed the length (it never has on the corpus): no position to restore spans
+        # by, so the primary engine's text goes as it is.
+        labels.add(PRIMARY)
+        return Converted(prim, "+".join(x for x in LABELS if x in labels))
+    chars = list(sec)
+    glyphs = _glyph_pairs(region)
+    if prim == sec:
+        labels.add("engines")
+    else:
+        pieces: list[tuple[int, int, str]] = []  # (start, end, primary's text) of equal length
+        if len(prim) == len(sec):
+            pieces = [(i, j, prim[i:j]) for i, j in _groups(prim, sec)]
+        else:
+            ops = difflib.SequenceMatcher(None, sec, prim, autojunk=False).get_opcodes()
+            for op, i1, i2, j1, j2 in ops:
+                if op == "equal":
+                    continue
+                if op == "replace" and i2 - i1 == j2 - j1:
+                    pieces += [
+                        (i1 + a, i1 + b, prim[j1 + a : j1 + b])
+                        for a, b in _groups(prim[j1:j2], sec[i1:i2])
+                    ]
+                elif not all(protected[i1:i2]) or i1 == i2:
+                    labels.add("form-only")  # the primary engine changed the word's length
+        for i, j, p in pieces:
+            if all(protected[i:j]):
+                continue
+            s_text, s_src = sec[i:j], src[i:j]
+            chosen = accepted(region).get((s_src, p, s_text))
+            rule = "accepted"
+            if chosen is None:
+                per, rules = [], set()
+                for k in range(i, j):
+                    c = glyphs.get((p[k - i], sec[k]))
+                    rules.add("glyph" if c is not None else "accepted")
+                    if c is None:
+                        c = accepted(region).get((src[k], p[k - i], sec[k]))
+                    per.append(c)
+                if all(c is not None for c in per):
+                    chosen = "".join(per)  # type: ignore[arg-type]
+                    labels.update(rules)
+            else:
+                labels.add(rule)
+            if chosen is not None:
+                chars[i:j] = list(chosen)
+            elif not _is_form_only(s_src, p) and _is_form_only(s_src, s_text):
+                labels.add("form-only")
+            else:
+                chars[i:j] = list(p)
+                labels.add(PRIMARY)
+                context = src[max(0, i - 4) : j + 4]
+                _REVIEW.add(region, s_src, p, s_text, context)
+        if not labels & {PRIMARY, "glyph", "accepted", "form-only"}:
+            labels.add("engines")  # they differed only inside protected spans
+    return Converted(_splice("".join(chars), spans), "+".join(x for x in LABELS if x in labels))
+
+
+def _splice(base: str, spans: list[tuple[int, int, str, str | None]]) -> str:
+    """``base`` (aligned with the source) with each protected span written as given."""
+    out: list[str] = []
+    at = 0
+    for i, j, written, _ in spans:
+        out.append(base[at:i])
+        out.append(written)
+        at = j
+    out.append(base[at:])
+    return "".join(out)
+
+
+@functools.cache
+def _label(rules: frozenset[str]) -> str:
+    return "+".join(x for x in LABELS if x in rules)
+
+
+def _agreed(texts: list[str], joined: str, sec: str, protector: _Protector) -> list[Converted]:
+    """Both engines wrote the same batch: protected spans written as given, labels per text."""
+    spans = protector.spans(joined)  # no span crosses a separator: none matches one
+    if not spans:
+        parts = [sec] if len(texts) == 1 else sec.split(_SEPARATOR)
+        return [Converted(p, "engines") for p in parts]
+    parts = [_splice(sec, spans)] if len(texts) == 1 else _splice(sec, spans).split(_SEPARATOR)
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
+    rules: list[set[str]] = [{"engines"} for _ in texts]
+    for i, _, _, rule in spans:
+        if rule is not None:
+            rules[bisect.bisect_right(starts, i) - 1].add(rule)
+    return [Converted(p, _label(frozenset(x))) for p, x in zip(parts, rules, strict=True)]
+
+
+def convert_decided(texts: Sequence[str], region: Region) -> list[Converted]:
+    """Every text converted to ``region``'s Traditional, with what decided it; raises
+    :class:`TextRejected`. One call per engine for the whole batch."""
+    r = _region(region)
+    texts = list(texts)
     joined = _SEPARATOR.join(texts)
     if _FORBIDDEN.search(joined):
         for i, t in enumerate(texts):
             _require_clean(t, f"text {i}" if len(texts) > 1 else "text")
     if not texts:
         return []
-    spans: list[str] = []
-    if _PLACEHOLDER in joined or joined.count(_SEPARATOR) != len(texts) - 1:
-        # Rare: the input holds our own PUA characters; mask them text by text.
-        p = masker.with_own_pua
-        joined = _SEPARATOR.join(masker.mask(t, spans, p) for t in texts)
+    if len(texts) > 1 and joined.count(_SEPARATOR) != len(texts) - 1:
+        # Rare: the input holds our own separator; convert text by text.
+        return [convert_decided([t], r)[0] for t in texts]
+    seen = joined.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(joined) else joined
+    prim = _fixer(("primary", r))(_zhconv(r)(seen))
+    sec = _fixer(("secondary", r))(_converter("s2hk").convert(seen))
+    protector = _protector(r)
+    if prim == sec and len(sec) == len(joined):
+        return _agreed(texts, joined, sec, protector)  # the common case, without a loop per text
+    if len(texts) == 1:
+        prims, secs = [prim], [sec]
     else:
-        joined = masker.mask(joined, spans, masker.spans_only)  # no span crosses a separator
-    out = _converter(config).convert(joined)
-    if region is not None and (overrides := _overrides(region)) is not None:
-        find, table = overrides
-        out = find.sub(lambda m: table[m.group()], out)
-    parts = out.split(_SEPARATOR)
-    if len(parts) != len(texts) or out.count(_PLACEHOLDER) != len(spans):
-        raise RuntimeError("OpenCC changed a field separator or protected-span placeholder")
-    restore = iter(spans)
+        prims, secs = prim.split(_SEPARATOR), sec.split(_SEPARATOR)
+        if len(prims) != len(texts) or len(secs) != len(texts):
+            return [convert_decided([t], r)[0] for t in texts]
+    return [_decide(t, p, s, r, protector) for t, p, s in zip(texts, prims, secs, strict=True)]
+
+
+# --- the way back: OpenCC hk2s ----------------------------------------------------------------
+
+
+def _to_simplified_joined(texts: list[str]) -> list[str]:
+    joined = _SEPARATOR.join(texts)
+    if _FORBIDDEN.search(joined):
+        for i, t in enumerate(texts):
+            _require_clean(t, f"text {i}" if len(texts) > 1 else "text")
+    if not texts:
+        return []
+    if len(texts) > 1 and joined.count(_SEPARATOR) != len(texts) - 1:
+        return [_to_simplified_joined([t])[0] for t in texts]
+    out = _converter("hk2s").convert(joined)
+    parts = [out] if len(texts) == 1 else out.split(_SEPARATOR)
+    if len(parts) != len(texts):
+        raise RuntimeError("OpenCC changed a field separator")
     result = []
-    for part in parts:
-        first, *rest = part.split(_PLACEHOLDER)
-        result.append(first + "".join(next(restore) + piece for piece in rest))
+    for t, part in zip(texts, parts, strict=True):
+        if len(part) == len(t):  # ASCII runs verbatim, by position
+            chars = list(part)
+            for m in re.finditer(_ASCII_RUN, t):
+                chars[m.start() : m.end()] = list(m.group())
+            part = "".join(chars)
+        result.append(part)
     return result
 
 
@@ -243,19 +539,17 @@ def _convert_many(
 
 
 def to_traditional_many(texts: Sequence[str], region: Region) -> list[str]:
-    """:func:`to_traditional` of every text, in one OpenCC call.
+    """:func:`to_traditional` of every text, one engine call each for the whole batch.
 
-    Each call has a fixed cost comparable to converting a 30-character field, so a whole
-    application is converted at once. The result equals converting the texts one by one: the
-    separator is a Private-Use-Area character no OpenCC word can span.
+    The result equals converting the texts one by one: the separator is a Private-Use-Area
+    character no dictionary word of either engine can span.
     """
-    r = _region(region)
-    return _convert_many(list(texts), "s2hk", _traditional_masker(r), r)
+    return [c.text for c in convert_decided(texts, region)]
 
 
 def to_traditional(s: str, region: Region) -> str:
     """Simplified → Traditional in ``region``'s official usage; raises :class:`TextRejected`."""
-    return to_traditional_many([s], region)[0]
+    return convert_decided([s], region)[0].text
 
 
 @functools.lru_cache(maxsize=4096)
@@ -267,12 +561,39 @@ def to_traditional_catalogue(s: str, region: Region) -> str:
 
 def to_simplified_many(texts: Sequence[str]) -> list[str]:
     """Traditional (as agencies write it) → Simplified, in one OpenCC call."""
-    return _convert_many(list(texts), "hk2s", _plain_masker(), None)
+    return _to_simplified_joined(list(texts))
 
 
 def to_simplified(s: str) -> str:
     """Traditional → Simplified with ``hk2s`` (tofu-risk dictionaries off)."""
     return to_simplified_many([s])[0]
+
+
+def convert_name_decided(
+    name: str, name_traditional: str | None, region: Region
+) -> tuple[str | None, str]:
+    """:func:`convert_name` and what decided it: ``nameTraditional``, ``name-rules`` (character
+    by character) or ``ambiguous`` (left out)."""
+    r = _region(region)
+    if name_traditional is not None and name_traditional.strip():
+        _require_clean(name_traditional, "nameTraditional")
+        return name_traditional, "nameTraditional"
+    _require_clean(name, "name")
+    if not name.strip():
+        return None, "ambiguous"
+    ambiguous = ambiguous_name_chars()
+    surnames = surname_forms(r)
+    lead = name.lstrip()
+    at = len(name) - len(lead)
+    out = []
+    for k, ch in enumerate(name):
+        if k == at and ch in surnames:
+            out.append(surnames[ch])
+        elif ch in ambiguous:
+            return None, "ambiguous"
+        else:
+            out.append(_name_char(ch, r))
+    return "".join(out), "name-rules"
 
 
 def convert_name(name: str, name_traditional: str | None, region: Region) -> str | None:
@@ -281,21 +602,15 @@ def convert_name(name: str, name_traditional: str | None, region: Region) -> str
     The applicant's own ``nameTraditional`` wins and is returned as given (an empty one counts
     as absent). Otherwise the name is converted character by character, never as words (s2hk
     turns 梁子豪 into 樑子豪 and 胡子健 into 鬍子健), and only when no character is ambiguous as
-    a name character (``ambiguous-name-chars.txt``: 于 → 於 would rename Mr 于); for those the
-    caller leaves the Chinese name out and the Latin name carries the identity.
+    a name character (``ambiguous-name-chars.txt``: 于 → 於 would rename Mr 于), except a
+    leading surname whose form is certain (``surname-forms.tsv``: 梁, 叶 → 葉); for the others
+    the caller leaves the Chinese name out and the Latin name carries the identity.
     """
-    r = _region(region)
-    if name_traditional is not None and name_traditional.strip():
-        _require_clean(name_traditional, "nameTraditional")
-        return name_traditional
-    _require_clean(name, "name")
-    if not name.strip() or any(ch in ambiguous_name_chars() for ch in name):
-        return None
-    return "".join(_name_char(ch, r) for ch in name)
+    return convert_name_decided(name, name_traditional, region)[0]
 
 
 @functools.lru_cache(maxsize=20_000)
 def _name_char(ch: str, region: Region) -> str:
-    """One name character converted on its own; cached, since every OpenCC call walks its
-    dictionaries, which the rest of the pipeline has usually pushed out of the CPU cache."""
-    return _convert_many([ch], "s2hk", _plain_masker(), region)[0]
+    """One name character converted on its own by the primary engine, in the region's glyph
+    forms; cached (a handful of characters make up most names)."""
+    return _fixer(("primary", region))(_zhconv(region)(ch))

@@ -133,6 +133,27 @@ CASES = [
         "M02: VRD2",
         "duplicate key",
     ),
+    (
+        "investor-company-registration.hk.yaml",
+        "{name: LegalRepresentative, source: legalRepresentative, type: name, required: true}",
+        "{name: LegalRepresentative, source: legalRepresentative, type: text, required: true}",
+        "LegalRepresentative",
+        "legalRepresentative holds a person's name: type it name",
+    ),
+    (
+        "investor-company-registration.hk.yaml",
+        "personWhen: {investorType: [HK_INDIVIDUAL, MO_INDIVIDUAL]}",
+        "personWhen: {investorType: [HK_PERSON]}",
+        "InvestorName",
+        "not values of investorType: HK_PERSON",
+    ),
+    (
+        "no-criminal-record-certificate.hk.yaml",
+        "source: formerNames, type: name",
+        "source: formerNames, type: text",
+        "formerNames",
+        "formerNames holds a person's name",
+    ),
 ]
 
 

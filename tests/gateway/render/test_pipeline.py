@@ -153,7 +153,7 @@ def test_case_keeps_original_and_converted_texts_and_versions(pipeline: Pipeline
     assert (case.item_version, case.mapping_id, case.mapping_version) == (
         1,
         "investor-company-registration.mo",
-        1,
+        2,
     )
     assert [m.message_id for m in case.messages] == [FIXED_ID]
 

@@ -151,11 +151,11 @@ def test_text_batch_converts_everything_in_one_call_and_keeps_originals(
 ) -> None:
     calls: list[list[str]] = []
 
-    def convert(texts: list[str], region: str) -> list[str]:
+    def convert(texts: list[str], region: str) -> list[tr.text.Converted]:
         calls.append(list(texts))
-        return [t.upper() for t in texts]
+        return [tr.text.Converted(t.upper(), "engines") for t in texts]
 
-    monkeypatch.setattr(tr.text, "to_traditional_many", convert)
+    monkeypatch.setattr(tr.text, "convert_decided", convert)
     batch = tr.TextBatch()
     lines = batch.add_address("applicant.address", Address(lines=["a", "b"], region="MO"))
     note = batch.add("commitment.text", "c")
@@ -188,3 +188,53 @@ def test_translate_records_every_text_it_sends(pipeline: Pipeline) -> None:
     sent_lines = {p.converted for p in result.texts if p.path.startswith("applicant.address")}
     assert set(s.applicant.address.lines) == sent_lines
     assert s.consents == app.consents
+
+
+def test_name_fields_go_through_the_name_rules(pipeline: Pipeline) -> None:
+    app, _, mapping = parts(pipeline, "investor-company-registration-hk")
+    form = dict(app.form) | {"legalRepresentative": "梁子豪"}
+    names, pairs = tr.form_names(app.model_copy(update={"form": form}), mapping, "HK")
+    assert names["legalRepresentative"] == "梁子豪"  # never 樑, the word
+    assert pairs[0].decided_by == "name-rules"
+    # an ambiguous name goes as filed
+    form["legalRepresentative"] = "于嘉欣"
+    names, pairs = tr.form_names(app.model_copy(update={"form": form}), mapping, "HK")
+    assert names["legalRepresentative"] == "于嘉欣" and "as-filed" in (pairs[0].decided_by or "")
+
+
+def test_name_field_equal_to_the_applicant_uses_name_traditional(pipeline: Pipeline) -> None:
+    app, _, mapping = parts(pipeline, "investor-company-registration-mo")
+    me = app.applicant.model_copy(update={"name": "于嘉欣", "name_traditional": "於嘉欣"})
+    form = dict(app.form) | {"legalRepresentative": "于嘉欣"}
+    names, pairs = tr.form_names(
+        app.model_copy(update={"applicant": me, "form": form}), mapping, "MO"
+    )
+    assert names["legalRepresentative"] == "於嘉欣"
+    assert pairs[0].decided_by == "nameTraditional"
+
+
+def test_investor_is_a_person_only_when_the_type_says_so(pipeline: Pipeline) -> None:
+    app, _, mapping = parts(pipeline, "investor-company-registration-hk")
+    company = app.model_copy(update={"form": dict(app.form) | {"investorType": "HK_COMPANY"}})
+    person = app.model_copy(
+        update={
+            "form": dict(app.form) | {"investorType": "HK_INDIVIDUAL", "investorName": "胡子健"}
+        }
+    )
+    sent = dt.datetime(2025, 3, 20, 1, 0, tzinfo=dt.UTC)
+    item = pipeline.catalogue.get(app.item_code, app.item_version)
+    assert item is not None
+    by_company = tr.translate(company, item, mapping, message_id="m", sent_at=sent)
+    by_person = tr.translate(person, item, mapping, message_id="m", sent_at=sent)
+    value = {p.name: p.value for p in by_person.submission.particulars}
+    assert value["InvestorName"] == "胡子健"  # the name rules: s2hk as a word writes 鬍子健
+    pair = next(t for t in by_company.texts if t.path == "form.investorName")
+    assert pair.decided_by is not None and "name" not in pair.decided_by
+
+
+def test_every_text_pair_says_what_decided_it(pipeline: Pipeline) -> None:
+    for name in EXAMPLES:
+        app, item, mapping = parts(pipeline, name)
+        sent = dt.datetime(2025, 3, 20, 1, 0, tzinfo=dt.UTC)
+        done = tr.translate(app, item, mapping, message_id="m", sent_at=sent)
+        assert all(t.decided_by for t in done.texts), name
