@@ -13,10 +13,12 @@ import typer
 
 from gateway.cli import applications, devkit, service
 from gateway.cli.agencies import agencies_app
+from gateway.cli.calendars import calendars_app
 from gateway.cli.common import INTERNAL, err
 from gateway.cli.demo import demo
 from gateway.cli.mappings import mappings_app
 from gateway.cli.operators import cases_app, outbox_app
+from gateway.cli.text import text_app
 from gateway.cli.verify import verify
 from signing.cli import keys_app
 
@@ -31,13 +33,24 @@ app.command()(verify)
 app.command()(demo)
 devkit.register(app)
 service.register(app)
-for group in (mappings_app, keys_app, agencies_app, cases_app, outbox_app, service.db_app):
+for group in (
+    mappings_app,
+    keys_app,
+    agencies_app,
+    cases_app,
+    outbox_app,
+    text_app,
+    calendars_app,
+    service.db_app,
+):
     group.rich_markup_mode = None
     group.pretty_exceptions_enable = False
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(agencies_app, name="agencies")
 app.add_typer(cases_app, name="cases")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(text_app, name="text")
+app.add_typer(calendars_app, name="calendars")
 app.add_typer(keys_app, name="keys", help="Development keys, agency certificates, rotation.")
 
 
