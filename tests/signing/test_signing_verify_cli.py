@@ -247,10 +247,10 @@ def test_standard_input(cli_kit):
     assert done.stdout.splitlines()[0].startswith("REJECTED DtdForbidden: -: ")
 
 
-def test_unreadable_trust_list_exits_2(cli_kit, tmp_path):
+def test_an_unusable_trust_list_is_configuration_exit_3(cli_kit, tmp_path):
     path = cli_kit.write("good-for-trust.xml", status(cli_kit))
     done = cli_kit.gbagw("--keys", str(tmp_path / "no-keys"), str(path))
-    assert done.returncode == 2 and done.stdout == ""
+    assert done.returncode == 3 and done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert line.startswith("ERROR TrustConfigError: cannot load the trust list")
 
