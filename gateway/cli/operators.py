@@ -21,9 +21,9 @@ def _json(value: Any) -> str:
 
 
 def _sessions():
-    from gateway.cli.service import _runtime
+    from gateway.cli.service import open_runtime
 
-    return _runtime().sessions
+    return open_runtime().sessions
 
 
 @cases_app.command("list")

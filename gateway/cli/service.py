@@ -57,7 +57,7 @@ def db_upgrade() -> None:
     out.print("store schema is current", markup=False)
 
 
-def _runtime():
+def open_runtime():
     from gateway.delivery.runtime import Runtime
     from gateway.store import SchemaNotCurrent
 
@@ -91,7 +91,7 @@ def file_applications(
     from gateway.store import ApplicationConflict
 
     pipeline = pipeline_for(catalogue, as_json)
-    runtime = _runtime()
+    runtime = open_runtime()
     try:
         key = runtime.keys.gateway_key()
     except (OSError, KeyError, ValueError) as exc:
@@ -188,7 +188,7 @@ def worker(
     from gateway import tasks
 
     _production("worker")
-    _runtime().close()  # the schema must be current before taking work
+    open_runtime().close()  # the schema must be current before taking work
     tasks.declare_queues()
     tasks.app.worker_main(
         [
@@ -210,7 +210,7 @@ def relay() -> None:
     from gateway.delivery.relay import run_relay
 
     _production("relay")
-    runtime = _runtime()
+    runtime = open_runtime()
     tasks.declare_queues()
     with _until_signalled() as stop:
         run_relay(runtime, tasks.publish, stop)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from gateway.delivery.runtime import Runtime
@@ -57,21 +58,14 @@ def run_relay(
     """Relay until ``stop`` is set; with ``sweep_every``, also sweep (the embedded mode)."""
     interval = runtime.settings.relay_interval
     next_sweep = 0.0
-    clock = _monotonic
     while not stop.is_set():
         try:
-            if sweep_every is not None and clock() >= next_sweep:
+            if sweep_every is not None and time.monotonic() >= next_sweep:
                 sweep_once(runtime, publish)
-                next_sweep = clock() + sweep_every
+                next_sweep = time.monotonic() + sweep_every
             busy = relay_once(runtime, publish) > 0
         except Exception:  # noqa: BLE001 - database blip: log, wait, go on
             log.exception("relay pass failed")
             busy = False
         if not busy:
             stop.wait(interval)
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
