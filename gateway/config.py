@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     sweep_interval: float = Field(
         5.0, gt=0, description="Seconds between sweeps (expired leases, lost publishes)."
     )
+    poll_interval: float = Field(
+        10.0, gt=0, description="Seconds between polls of open cases (beat; batch per run)."
+    )
+    overdue_interval: float = Field(
+        300.0, gt=0, description="Seconds between overdue checks (committed dates, materials)."
+    )
     max_input_bytes: int = Field(
         1_000_000,
         gt=0,

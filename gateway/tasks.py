@@ -27,6 +27,8 @@ from gateway.delivery.runtime import Runtime
 
 DELIVER = "gateway.deliver"
 SWEEP = "gateway.sweep"
+POLL = "gateway.poll"
+OVERDUE = "gateway.overdue"
 #: RabbitMQ gives up on a message redelivered this often (a poison message); the outbox row
 #: stays pending and the sweep publishes it again later, so nothing is lost
 DELIVERY_LIMIT = 20
@@ -99,7 +101,11 @@ def make_app(config: Settings) -> Celery:
         control_queue_exclusive=False,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
-        beat_schedule={"sweep": {"task": SWEEP, "schedule": config.sweep_interval}},
+        beat_schedule={
+            "sweep": {"task": SWEEP, "schedule": config.sweep_interval},
+            "poll": {"task": POLL, "schedule": config.poll_interval},
+            "overdue": {"task": OVERDUE, "schedule": config.overdue_interval},
+        },
     )
     return celery
 
@@ -141,6 +147,20 @@ def deliver_task(outbox_id: str) -> str | None:
 @app.task(name=SWEEP, ignore_result=True)
 def sweep_task() -> int:
     return sweep_once(runtime(), publish)
+
+
+@app.task(name=POLL, ignore_result=True)
+def poll_task() -> int:
+    from gateway.reconcile.poll import poll_due
+
+    return poll_due(runtime())
+
+
+@app.task(name=OVERDUE, ignore_result=True)
+def overdue_task() -> int:
+    from gateway.supplements.overdue import check_overdue
+
+    return check_overdue(runtime())
 
 
 def publish(outbox_id: str) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +73,7 @@ class Case(Base):
         CheckConstraint("region IN ('HK', 'MO')", name="region"),
         Index("ix_cases_state", "state"),
         Index("ix_cases_agency_state", "agency", "state"),
+        Index("ix_cases_next_poll_at", "next_poll_at"),
     )
 
     case_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -95,6 +97,17 @@ class Case(Base):
     texts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    #: Art. 20: Guangdong's committed due date (GD working days from acceptance)
+    committed_due: Mapped[dt.date | None] = mapped_column(Date)
+    #: the agency leg's expected answer date on the agency's calendar (mapping ``agencyDays``)
+    agency_due: Mapped[dt.date | None] = mapped_column(Date)
+    #: when to poll / pull the agency next; NULL for a case that needs no polling (closed,
+    #: not yet delivered), so a sweep reads only open cases through the index
+    next_poll_at: Mapped[dt.datetime | None]
+    #: the last time the agency told us anything about the case (push, pull, poll, receipt)
+    last_contact_at: Mapped[dt.datetime | None]
+    #: the overdue alert was raised (once per case, not once per sweep)
+    overdue_raised_at: Mapped[dt.datetime | None]
 
 
 class Message(Base):
@@ -110,6 +123,7 @@ class Message(Base):
             name="verified_or_quarantined",
         ),
         Index("ix_messages_case_ref", "case_ref"),
+        Index("ix_messages_direction_verified", "direction", "verified"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -121,6 +135,8 @@ class Message(Base):
     counterpart: Mapped[str | None] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    #: how an inbound message came: push, pull, poll, receipt (None for outbound)
+    via: Mapped[str | None] = mapped_column(String(8))
     verified: Mapped[bool] = mapped_column(Boolean)
     quarantine_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
@@ -261,3 +277,51 @@ class AgencyEvent(Base):
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     source: Mapped[str] = mapped_column(String(8))
     recorded_at: Mapped[dt.datetime]
+
+
+class SupplementRequest(Base):
+    """A request for documents (補正, Art. 19) opened by an agency's INFO_REQUIRED event.
+
+    ``required`` and ``remarks`` are the agency's words as received (zh-HK / Macao
+    Traditional); ``remarks_simplified`` is what Guangdong is told (``hk2s``)."""
+
+    __tablename__ = "supplement_requests"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "agency_seq"),
+        CheckConstraint("state IN ('open', 'answered')", name="state"),
+        Index("ix_supplement_requests_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    agency_seq: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    #: ``[{"type", "due_date"}]``: agency document types and their due dates
+    required: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    remarks: Mapped[str | None] = mapped_column(Text)
+    remarks_simplified: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[dt.datetime]
+    answered_at: Mapped[dt.datetime | None]
+    #: the outbox row carrying the answer (CBCE Supplement / SIP EntregaDocumentos)
+    outbox_id: Mapped[str | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+class PendingMaterial(Base):
+    """A material accepted as missing at filing (容缺受理, Art. 12), owed by its due date."""
+
+    __tablename__ = "pending_materials"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "material_code"),
+        CheckConstraint("state IN ('pending', 'forwarded')", name="state"),
+        Index("ix_pending_materials_state_due_date", "state", "due_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    material_code: Mapped[str] = mapped_column(String(64))  # Guangdong's code
+    agency_type: Mapped[str] = mapped_column(String(64))  # the agency's document type
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))
+    overdue_raised_at: Mapped[dt.datetime | None]
+    forwarded_at: Mapped[dt.datetime | None]
+    outbox_id: Mapped[str | None] = mapped_column(ForeignKey("outbox.id"))

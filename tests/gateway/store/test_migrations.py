@@ -32,6 +32,8 @@ TABLES = {
     "outbox",
     "delivery_attempts",
     "agency_events",
+    "supplement_requests",
+    "pending_materials",
     "receipts",
     "case_events",
     "agency_breakers",

@@ -1,0 +1,1 @@
+"""What agencies send the gateway: stored raw first, verified, then applied or quarantined."""
