@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gateway.cases import lifecycle
 from gateway.outbox import breaker as breakers
 from gateway.outbox.policy import BreakerPolicy, RetryPolicy
 from gateway.store.digest import sha256_hex
@@ -238,6 +239,8 @@ def _case_event(
     append_event(
         session, row.case_ref, event=event, source=source, now=now, state=state, detail=detail
     )
+    if state == CaseState.DELIVERED:
+        lifecycle.delivered(session, row.case_ref, now=now)
 
 
 def record(
