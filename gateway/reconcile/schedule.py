@@ -16,3 +16,8 @@ def after_contact(session: Session, case_ref: str, *, state: str, now: dt.dateti
     """The agency told us something about the case: note the contact and reschedule (a
     terminal state clears the schedule, so closed cases cost a sweep nothing)."""
     return None
+
+
+def pull_soon(session: Session, case_ref: str, *, now: dt.datetime) -> None:
+    """A gap in the agency's sequence was seen: ask the agency about the case at once."""
+    return None
