@@ -57,3 +57,13 @@ def sandbox_factory(region: str) -> Callable[..., Any]:
 def conformance_runner(region: str) -> Callable[..., Any]:
     """``run(url, keys, agency) -> list[CheckResult]``."""
     return _load("gba_gateway.conformance", region)
+
+
+def installed_receivers() -> list[str]:
+    """Region codes with a push receiver installed (their sandboxes can push to the gateway)."""
+    return sorted(_group("gba_gateway.receivers"))
+
+
+def receiver_factory(region: str) -> Callable[..., Any]:
+    """``create_receiver(inbound: gateway.inbound.receive.Inbound) -> ASGI app``."""
+    return _load("gba_gateway.receivers", region)

@@ -1,43 +1,33 @@
 """The gateway's push endpoint for HK StatusNotices: ``POST /cbce/v1/status-notices``.
 
-204 when stored (a duplicate too: the caller's store decides by Seq and MessageId); 400 +
-Fault when the agency must not retry: SCHEMA (not a valid StatusNotice), SIGNATURE (not
-signed by a registered agency), UNKNOWN_CASE, UNAUTHORISED (signed by an agency other than
-the one the case was sent to, or not addressed to the gateway). A failure of the store itself
-is 500 INTERNAL, which the agency retries.
+The receiver only reads the body (at most the configured size) and hands the bytes to the
+gateway's :class:`~gateway.inbound.receive.Inbound`, which stores them raw before anything
+else, then verifies, checks and applies them. Answers per CBCE 1.0: 204 when stored (a
+duplicate too); 400 + Fault when the agency must not retry: SCHEMA (not a valid StatusNotice),
+SIGNATURE (not signed by a registered agency), UNKNOWN_CASE, UNAUTHORISED (signed by an
+agency other than the one the case was sent to, or not addressed to the gateway); 413 for a
+body over the size limit; 500 INTERNAL when the store itself fails, which the agency retries.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 from starlette.concurrency import run_in_threadpool
 
 from adapters.hk import FORMAT
-from adapters.hk.format import NS
-from gateway.domain import StatusReport
-from gateway.ports import DocumentInvalid
-from signing import SignatureRejected, TrustStore, parse_untrusted, verify
-from signing.parties import GATEWAY_PARTY
+
+if TYPE_CHECKING:
+    from gateway.inbound.receive import Inbound
 
 log = logging.getLogger(__name__)
 
 XML = "application/xml; charset=utf-8"
 PATH = "/cbce/v1/status-notices"
-
-#: store a verified notice; gets the report and the signed document exactly as received
-NoticeSink = Callable[[StatusReport, bytes], None]
-#: the agency code a case was sent to, or None when the gateway has no such case
-CaseLookup = Callable[[str], str | None]
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+FAULT_CODES = frozenset({"SCHEMA", "SIGNATURE", "UNKNOWN_CASE", "UNAUTHORISED"})
 
 
 def _fault(status: int, code: str, message: str) -> Response:
@@ -47,50 +37,50 @@ def _fault(status: int, code: str, message: str) -> Response:
     return Response(body, status_code=status, media_type=XML)
 
 
-def create_receiver(trust: TrustStore, on_notice: NoticeSink, known_case: CaseLookup) -> FastAPI:
-    """An ASGI app taking pushed StatusNotices, verified before ``on_notice`` sees them."""
+async def _read_bounded(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it is longer than ``limit`` (the rest is never read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
-    def accept(body: bytes) -> StatusReport:
-        try:
-            root = parse_untrusted(body)
-            if root.tag != f"{{{NS}}}StatusNotice":
-                raise _Refused(400, "SCHEMA", "expected a cbce:StatusNotice")
-            FORMAT.validate(root)
-        except (SignatureRejected, DocumentInvalid) as exc:
-            raise _Refused(400, "SCHEMA", f"not a valid StatusNotice: {exc}") from None
-        try:
-            verified = verify(body, trust, FORMAT.header)
-        except SignatureRejected as exc:
-            raise _Refused(400, "SIGNATURE", f"signature rejected ({exc.reason})") from None
-        report = FORMAT.parse_status(verified.element)
-        agency = known_case(report.header.case_ref)
-        if agency is None:
-            raise _Refused(400, "UNKNOWN_CASE", "no such case")
-        if verified.sender != agency:
-            raise _Refused(400, "UNAUTHORISED", "the case was not sent to this agency")
-        if report.header.recipient != GATEWAY_PARTY:
-            raise _Refused(400, "UNAUTHORISED", "the notice is not addressed to the gateway")
-        on_notice(report, body)
-        return report
+
+def create_receiver(inbound: Inbound) -> FastAPI:
+    """An ASGI app taking pushed StatusNotices into ``inbound``."""
+    from gateway.inbound.receive import BodyTooLarge
 
     app = FastAPI(title="Gateway: HK status notices")
+    app.state.push_path = PATH  # where the gateway's app tells a sandbox to push
 
     @app.post(PATH)
     async def status_notice(request: Request) -> Response:
-        body = await request.body()
+        limit = inbound.max_bytes
+        body = await _read_bounded(request, limit)
+        if body is None:
+            log.info("StatusNotice refused: larger than %d bytes", limit)
+            return _fault(413, "SCHEMA", f"the notice is larger than {limit} bytes")
         try:
-            report = await run_in_threadpool(accept, body)
-        except _Refused as exc:
-            log.info("StatusNotice refused: %s", exc.code)
-            return _fault(exc.status, exc.code, exc.message)
+            received = await run_in_threadpool(inbound.receive_pushed, body)
+        except BodyTooLarge as exc:
+            return _fault(413, "SCHEMA", str(exc))
         except Exception:
             log.exception("StatusNotice could not be stored")
             return _fault(500, "INTERNAL", "the notice could not be stored; retry later")
+        if received.quarantined is not None:
+            code = received.code if received.code in FAULT_CODES else "SCHEMA"
+            log.info("StatusNotice %d quarantined: %s", received.message_pk, received.quarantined)
+            return _fault(400, code or "SCHEMA", received.quarantined)
         log.info(
-            "StatusNotice %s for %s seq %d stored",
-            report.header.message_id,
-            report.header.case_ref,
-            report.events[0].seq,
+            "StatusNotice %d for %s stored%s",
+            received.message_pk,
+            received.case_ref,
+            " (duplicate)" if received.duplicate else "",
         )
         return Response(status_code=204)
 

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from gateway.cli import applications, devkit, service, supplements
+from gateway.cli import applications, devkit, inbound, service, supplements
 from gateway.cli.agencies import agencies_app
 from gateway.cli.calendars import calendars_app
 from gateway.cli.common import INTERNAL, err
@@ -34,6 +34,7 @@ app.command()(demo)
 devkit.register(app)
 service.register(app)
 supplements.register(app)
+inbound.register(app)
 for group in (
     mappings_app,
     keys_app,

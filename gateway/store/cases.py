@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.store.digest import json_sha256
 from gateway.store.outbound import add_outbound
-from gateway.store.tables import Case, CaseEvent
+from gateway.store.tables import Case, CaseEvent, PendingMaterial
 from gateway.store.vocab import CaseState, EventSource, OutboxKind
 
 
@@ -46,6 +46,10 @@ def _existing(session: Session, application_no: str, sha: str) -> str | None:
     return row.case_ref
 
 
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
 def file_case(
     session: Session,
     *,
@@ -64,6 +68,8 @@ def file_case(
     kind: str,
     destination: str | None = None,
     now: dt.datetime | None = None,
+    committed_due: dt.date | None = None,
+    pending_materials: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[str, bool]:
     """File one case with its signed submission; return ``(case_ref, created)``.
 
@@ -73,9 +79,14 @@ def file_case(
     ``PedidoProcesso``); it is stored once and every retry resends these bytes.
     ``destination`` defaults to ``agency``. The outbox row is due at once.
 
+    Art. 20 and Art. 12: ``committed_due`` is the committed due date the submission carries
+    (its TimeLimit/DueDate); ``pending_materials`` are the materials accepted as missing (容缺),
+    each ``{"material_code", "agency_type", "due_date"}`` as the submission's deficiencies
+    list them. Both are written with the case, or not at all.
+
     Returns the existing case with ``created=False`` for a repeat (nothing is written); raises
     :class:`ApplicationConflict` when the number is taken by other content. Nothing is
-    committed here: the caller's transaction makes the four rows appear together.
+    committed here: the caller's transaction makes the rows appear together.
     """
     now = now or dt.datetime.now(dt.UTC)
     sha = json_sha256(dict(application))
@@ -103,9 +114,20 @@ def file_case(
                     texts=[dict(t) for t in texts],
                     created_at=now,
                     updated_at=now,
+                    committed_due=committed_due,
                 )
             )
             session.flush()  # the case first: its unique number is what races
+            for pending in pending_materials:
+                session.add(
+                    PendingMaterial(
+                        case_ref=case_ref,
+                        material_code=str(pending["material_code"]),
+                        agency_type=str(pending["agency_type"]),
+                        due_date=_date(pending["due_date"]),
+                        state="pending",
+                    )
+                )
             add_outbound(
                 session,
                 kind=OutboxKind.SUBMISSION,

@@ -124,6 +124,7 @@ class Message(Base):
         ),
         Index("ix_messages_case_ref", "case_ref"),
         Index("ix_messages_direction_verified", "direction", "verified"),
+        Index("ix_messages_direction_sha256", "direction", "sha256"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

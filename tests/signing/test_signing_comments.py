@@ -111,24 +111,23 @@ def test_cli_json_reads_the_canonical_values(cli_kit, kind):
     assert record["sequence"] == plain["sequence"] == 12
 
 
-def test_hk_receiver_accepts_a_commented_notice_and_reads_it_whole(cli_kit):
+def test_hk_receiver_accepts_a_commented_notice_and_reads_it_whole(cli_kit, tmp_path):
     """The gateway's HK push endpoint: a real adapter path, from bytes to the report."""
     from adapters.hk.inbound import PATH, create_receiver
+    from gateway.inbound.testing import file_case_for, recording_inbound
 
     signed = cli_kit.signed("cbce-status")
     commented, _ = split_with_comment(signed, "Status")
     commented, _ = split_with_comment(commented, "Seq", every=False)
     commented, _ = split_with_comment(commented, "GatewayCaseRef", every=False)
-    received = []
-    app = create_receiver(
-        cli_kit.trust,
-        lambda report, body: received.append(report),
-        lambda case_ref: "HK-TD" if case_ref == "GBA-0123456789ABCDEF0123" else None,
-    )
-    with TestClient(app) as client:
-        answer = client.post(PATH, content=commented, headers={"Content-Type": "application/xml"})
+    with recording_inbound(tmp_path / "gateway", cli_kit.trust) as inbound:
+        file_case_for(inbound.sessions, "GBA-0123456789ABCDEF0123", "HK-TD")
+        with TestClient(create_receiver(inbound)) as client:
+            answer = client.post(
+                PATH, content=commented, headers={"Content-Type": "application/xml"}
+            )
     assert answer.status_code < 300, answer.text
-    (report,) = received
+    (report,) = [r for r, _ in inbound.accepted]
     assert report.header.case_ref == "GBA-0123456789ABCDEF0123"
     assert (report.events[0].agency_status, report.events[0].seq) == ("IN_PROGRESS", 12)
 

@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from adapters.sandbox import (
 )
 from gateway.devkit.examples import bundled_examples
 from gateway.domain import DocumentRef, MessageHeader, StatusReport, Supplement
+from gateway.inbound.testing import file_case_for, recording_inbound
 from gateway.render.pipeline import Pipeline, Rendered
 from gateway.serve import serving
 from signing import KeyDirectory, sign, verify
@@ -413,14 +414,16 @@ def test_config_loads_from_yaml_with_relative_paths_and_the_補正_alias(
 
 
 class Gateway:
-    """A push receiver on loopback that records what it stored and what it answered."""
+    """The gateway's push receiver on loopback over a real inbound path (a SQLite store in
+    ``directory``), recording what it took and what it answered."""
 
-    def __init__(self, keys: KeyDirectory, *, fail_first: int = 0):
-        self.cases: dict[str, str] = {}
-        self.stored: list[tuple[StatusReport, bytes]] = []
+    def __init__(self, keys: KeyDirectory, directory: Path, *, fail_first: int = 0):
         self.answers: list[tuple[int, bytes]] = []
-        self._fail = fail_first
-        receiver = create_receiver(keys.trust_store(), self._store, self.cases.get)
+        self._stack = ExitStack()
+        self.inbound = self._stack.enter_context(
+            recording_inbound(directory / "gateway", keys.trust_store(), fail_first=fail_first)
+        )
+        receiver = create_receiver(self.inbound)
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             status: list[int] = []
@@ -439,33 +442,40 @@ class Gateway:
 
         self.app = app
 
-    def _store(self, report: StatusReport, raw: bytes) -> None:
-        if self._fail:
-            self._fail -= 1
-            raise RuntimeError("store down")
-        self.stored.append((report, raw))
+    def add_case(self, case_ref: str, agency: str) -> None:
+        file_case_for(self.inbound.sessions, case_ref, agency)
+
+    @property
+    def stored(self) -> list[tuple[StatusReport, bytes]]:
+        return list(self.inbound.accepted)
 
     def seqs(self, case_ref: str) -> list[int]:
-        return [r.events[0].seq for r, _ in self.stored if r.header.case_ref == case_ref]
+        return self.inbound.seqs(case_ref)
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 @contextmanager
 def pushing(
     run_sandbox: RunSandbox, tmp_path: Path, gateway: Gateway, **overrides: Any
 ) -> Iterator[str]:
-    with serving(gateway.app) as gateway_url:
-        push_url = f"{gateway_url}{NOTICE_PATH}"
-        with run_sandbox("HK", tmp_path, push_url=push_url, **overrides) as (url, _):
-            yield url
+    try:
+        with serving(gateway.app) as gateway_url:
+            push_url = f"{gateway_url}{NOTICE_PATH}"
+            with run_sandbox("HK", tmp_path, push_url=push_url, **overrides) as (url, _):
+                yield url
+    finally:
+        gateway.close()
 
 
 def test_push_delivers_each_signed_notice_in_order(
     keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    gateway = Gateway(keys, fail_first=2)  # the first two stores fail: the sandbox retries
+    gateway = Gateway(keys, tmp_path, fail_first=2)  # two store failures: the sandbox retries
     rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
-    gateway.cases[ref] = rendered.case.agency
+    gateway.add_case(ref, rendered.case.agency)
     with pushing(run_sandbox, tmp_path, gateway, step_seconds=STEP) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.seqs(ref)) >= 5)
@@ -482,10 +492,10 @@ def test_push_delivers_each_signed_notice_in_order(
 def test_push_duplicates_arrive_twice_with_the_same_message_id(
     keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    gateway = Gateway(keys)
+    gateway = Gateway(keys, tmp_path)
     rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
-    gateway.cases[ref] = rendered.case.agency
+    gateway.add_case(ref, rendered.case.agency)
     with pushing(run_sandbox, tmp_path, gateway, faults={"duplicate_notices": True}) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.seqs(ref)) >= 10)
@@ -501,10 +511,10 @@ def test_push_duplicates_arrive_twice_with_the_same_message_id(
 def test_push_out_of_order_swaps_adjacent_notices(
     keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    gateway = Gateway(keys)
+    gateway = Gateway(keys, tmp_path)
     rendered = render_example(EXAMPLE)
     ref = rendered.case.case_ref
-    gateway.cases[ref] = rendered.case.agency
+    gateway.add_case(ref, rendered.case.agency)
     faults = {"out_of_order_notices": True}
     with pushing(run_sandbox, tmp_path, gateway, step_seconds=STEP, faults=faults) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
@@ -516,9 +526,9 @@ def test_push_out_of_order_swaps_adjacent_notices(
 def test_push_signed_with_an_unregistered_key_gets_400_signature(
     keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
 ) -> None:
-    gateway = Gateway(keys)
+    gateway = Gateway(keys, tmp_path)
     rendered = render_example(EXAMPLE)
-    gateway.cases[rendered.case.case_ref] = rendered.case.agency
+    gateway.add_case(rendered.case.case_ref, rendered.case.agency)
     with pushing(run_sandbox, tmp_path, gateway, faults={"wrong_key": True}) as url:
         assert post_case(url, rendered.to_bytes()).status_code == 202
         assert wait_for(lambda: len(gateway.answers) >= 5)

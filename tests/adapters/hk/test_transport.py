@@ -31,6 +31,7 @@ from gateway.domain import (
     StatusReport,
     Supplement,
 )
+from gateway.inbound.testing import file_case_for, recording_inbound
 from gateway.ports import Outcome
 from gateway.render.pipeline import Pipeline, Rendered
 from gateway.serve import free_port, serving
@@ -432,11 +433,18 @@ def _notice(
 
 
 def test_receiver_stores_good_notices_and_refuses_the_rest(
-    keys: KeyDirectory, to_bytes: ToBytes
+    keys: KeyDirectory, to_bytes: ToBytes, tmp_path: Path
 ) -> None:
-    stored: list[tuple[StatusReport, bytes]] = []
-    cases = {"GBA-AAAAAAAAAAAAAAAAAAAA": "HK-TD"}
-    app = create_receiver(keys.trust_store(), lambda r, raw: stored.append((r, raw)), cases.get)
+    with recording_inbound(tmp_path, keys.trust_store()) as inbound:
+        file_case_for(inbound.sessions, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-TD")
+        _receive_and_refuse(keys, to_bytes, create_receiver(inbound))
+    stored = inbound.accepted
+    assert len(stored) == 2
+    assert stored[0][1] == stored[1][1]
+    assert stored[0][0].events[0].agency_status == "COMPLETED"
+
+
+def _receive_and_refuse(keys: KeyDirectory, to_bytes: ToBytes, app: Any) -> None:
     good = to_bytes(_notice(keys, "GBA-AAAAAAAAAAAAAAAAAAAA", "HK-TD"))
     tampered = good.replace(b"COMPLETED", b"REJECTED")
     cases_refused = [
@@ -453,9 +461,6 @@ def test_receiver_stores_good_notices_and_refuses_the_rest(
             response = http.post(NOTICE_PATH, content=body)
             assert response.status_code == 400
             assert FORMAT.parse_fault(etree.fromstring(response.content))[0] == code
-    assert len(stored) == 2
-    assert stored[0][1] == good
-    assert stored[0][0].events[0].agency_status == "COMPLETED"
 
 
 # --- conformance --------------------------------------------------------------------------
@@ -505,10 +510,11 @@ def test_push_end_to_end_with_the_receiver(
 ) -> None:
     """The sandbox pushes to the gateway's receiver; the receiver only stores verified ones."""
     rendered = render_example(EXAMPLE)
-    stored: list[StatusReport] = []
-    cases = {rendered.case.case_ref: rendered.case.agency}
-    receiver = create_receiver(keys.trust_store(), lambda r, _: stored.append(r), cases.get)
-    with serving(receiver) as gateway_url:
+    with (
+        recording_inbound(tmp_path / "gateway", keys.trust_store()) as inbound,
+        serving(create_receiver(inbound)) as gateway_url,
+    ):
+        file_case_for(inbound.sessions, rendered.case.case_ref, rendered.case.agency)
         push_url = gateway_url + NOTICE_PATH
         with (
             run_sandbox("HK", tmp_path, step_seconds=STEP, push_url=push_url) as (url, _),
@@ -516,6 +522,6 @@ def test_push_end_to_end_with_the_receiver(
         ):
             assert client.submit(rendered.to_bytes()).outcome is Outcome.DELIVERED
             deadline = time.monotonic() + 10
-            while len(stored) < 5 and time.monotonic() < deadline:
+            while len(inbound.accepted) < 5 and time.monotonic() < deadline:
                 time.sleep(STEP)
-    assert [r.events[0].seq for r in stored] == [1, 2, 3, 4, 5]
+    assert [r.events[0].seq for r, _ in inbound.accepted] == [1, 2, 3, 4, 5]

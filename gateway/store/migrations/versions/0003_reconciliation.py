@@ -32,9 +32,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_cases_next_poll_at"), "cases", ["next_poll_at"])
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("via", sa.String(length=8), nullable=True))
-    op.create_index(
-        op.f("ix_messages_direction_verified"), "messages", ["direction", "verified"]
-    )
+    op.create_index(op.f("ix_messages_direction_verified"), "messages", ["direction", "verified"])
+    op.create_index(op.f("ix_messages_direction_sha256"), "messages", ["direction", "sha256"])
     op.create_table(
         "supplement_requests",
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
@@ -95,11 +94,17 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("pending_materials")
     op.drop_table("supplement_requests")
+    op.drop_index(op.f("ix_messages_direction_sha256"), table_name="messages")
     op.drop_index(op.f("ix_messages_direction_verified"), table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("via")
     op.drop_index(op.f("ix_cases_next_poll_at"), table_name="cases")
     with op.batch_alter_table("cases") as batch:
-        for name in ("overdue_raised_at", "last_contact_at", "next_poll_at", "agency_due",
-                     "committed_due"):
+        for name in (
+            "overdue_raised_at",
+            "last_contact_at",
+            "next_poll_at",
+            "agency_due",
+            "committed_due",
+        ):
             batch.drop_column(name)

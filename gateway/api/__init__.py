@@ -1,0 +1,1 @@
+"""The gateway's HTTP service (``gbagw api``): agency push receivers, health and readiness."""

@@ -1,0 +1,68 @@
+"""``create_app(runtime)``: the gateway's one FastAPI app.
+
+Every installed push receiver (entry-point group ``gba_gateway.receivers``) is mounted at
+``/`` (a FastAPI receiver's routes are included, so routes added later are not shadowed), so
+each serves the path its spec gives (HK: ``/cbce/v1/status-notices``); all of them
+feed the same :class:`~gateway.inbound.receive.Inbound`. ``/healthz`` says the process is up,
+``/readyz`` that the store answers. Further routes (Guangdong, operators) are added to the app
+this factory returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from gateway.inbound.receive import Inbound
+from gateway.registry import installed_receivers, receiver_factory
+
+if TYPE_CHECKING:
+    from gateway.delivery.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
+    """The gateway's HTTP app over ``runtime``'s store and trust."""
+    inbound = inbound or Inbound(
+        runtime.sessions, runtime.trust, max_bytes=runtime.settings.max_input_bytes
+    )
+    app = FastAPI(title="GBA cross-border case gateway", docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    app.state.inbound = inbound
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        try:
+            await run_in_threadpool(_ping, runtime)
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("not ready: %s", exc)
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        return {"status": "ready"}
+
+    #: region → the path its receiver takes pushes on (a sandbox's ``push_url``)
+    app.state.push_paths = {}
+    for region in installed_receivers():
+        receiver = receiver_factory(region)(inbound)
+        path = getattr(getattr(receiver, "state", None), "push_path", None)
+        if path:
+            app.state.push_paths[region] = path
+        if isinstance(receiver, FastAPI):  # its routes join ours: later routes are not shadowed
+            app.include_router(receiver.router)
+        else:  # any other ASGI app takes every path not matched before it
+            app.mount("/", receiver, name=f"receiver-{region.lower()}")
+    return app
+
+
+def _ping(runtime: Runtime) -> None:
+    with runtime.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

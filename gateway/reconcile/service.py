@@ -1,0 +1,125 @@
+"""Apply one verified status report to its case: the one path for push, pull and poll.
+
+Checks first (the case exists, the signer is the agency the case was routed to, the report is
+addressed to the gateway, every status code is known to the case's mapping), then in the
+caller's transaction: :func:`~gateway.reconcile.apply.apply`, the lifecycle consequences with
+the newly stored events, and a pull at once when the sequence has a gap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.cases import lifecycle
+from gateway.domain import StatusReport
+from gateway.reconcile import schedule
+from gateway.reconcile.apply import Applied, Event, apply
+from gateway.store.tables import AgencyEvent, Case
+from gateway.supplements.mapping import case_mapping
+from signing.parties import GATEWAY_PARTY
+
+#: quarantine classes, as the CBCE Fault codes name them
+SCHEMA, SIGNATURE, UNKNOWN_CASE, UNAUTHORISED = (
+    "SCHEMA",
+    "SIGNATURE",
+    "UNKNOWN_CASE",
+    "UNAUTHORISED",
+)
+
+
+class Refused(Exception):
+    """The report must not be applied: ``code`` (a quarantine class) and a clear reason."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(f"{code}: {reason}")
+        self.code, self.reason = code, reason
+
+
+def events_of(report: StatusReport) -> list[Event]:
+    return [
+        Event(
+            seq=e.seq,
+            agency_status=e.agency_status,
+            changed_at=e.changed_at,
+            remarks=e.remarks,
+            details=e.model_dump(
+                mode="json", include={"required_documents", "result"}, exclude_none=True
+            ),
+        )
+        for e in report.events
+    ]
+
+
+def check(session: Session, report: StatusReport, *, agency: str) -> Callable[[str], str]:
+    """Refuse a report that must not be applied; return the case's agency-code → canonical
+    status function otherwise."""
+    case_ref = report.header.case_ref
+    case = session.get(Case, case_ref)
+    if case is None:
+        raise Refused(UNKNOWN_CASE, f"no case {case_ref}")
+    if agency != case.agency:
+        raise Refused(
+            UNAUTHORISED, f"signed by {agency}, but case {case_ref} was sent to {case.agency}"
+        )
+    if report.header.recipient != GATEWAY_PARTY:
+        raise Refused(UNAUTHORISED, f"addressed to {report.header.recipient}, not the gateway")
+    mapping = case_mapping(case.item_code, case.item_version, case.region, case.mapping_id)
+    if mapping is None:
+        raise Refused(SCHEMA, f"the mapping {case.mapping_id} of case {case_ref} is not installed")
+    unknown = sorted({e.agency_status for e in report.events} - set(mapping.statuses))
+    if unknown:
+        raise Refused(SCHEMA, f"status code {', '.join(unknown)} unknown to {mapping.mapping}")
+    return lambda code: str(mapping.status(code))
+
+
+def apply_report(
+    session: Session,
+    report: StatusReport,
+    *,
+    agency: str,
+    source: str,
+    now: dt.datetime,
+    message_pk: int | None = None,
+) -> Applied:
+    """Check ``report`` (verified as signed by ``agency``) and apply it, in the caller's
+    transaction; :class:`Refused` before anything is written when it must not be applied."""
+    canonical = check(session, report, agency=agency)
+    case_ref = report.header.case_ref
+    applied = apply(
+        session,
+        case_ref,
+        events_of(report),
+        source=source,
+        canonical=canonical,
+        now=now,
+        message_pk=message_pk,
+    )
+    case = session.get(Case, case_ref)
+    if case is not None and case.agency_case_ref is None and report.agency_case_ref:
+        case.agency_case_ref = report.agency_case_ref
+    new_events = (
+        list(
+            session.scalars(
+                select(AgencyEvent)
+                .where(AgencyEvent.case_ref == case_ref, AgencyEvent.seq.in_(applied.stored))
+                .order_by(AgencyEvent.seq)
+            )
+        )
+        if applied.stored
+        else []
+    )
+    lifecycle.status_applied(
+        session,
+        case_ref,
+        new_events=new_events,
+        state_before=applied.state_before,
+        state_after=applied.state_after,
+        now=now,
+    )
+    if applied.gaps:
+        schedule.pull_soon(session, case_ref, now=now)
+    return applied

@@ -1,0 +1,169 @@
+"""Inbound messages in the store: kept raw on arrival, found again by their bytes, listed.
+
+A received document is a ``messages`` row (direction ``in``) before anything reads it; until
+it is checked it is *quarantined* with :data:`UNCHECKED` (the table's CHECK: verified XOR a
+reason), and its ``message_id`` is ``sha256:<hex>`` of the bytes until the signed header is
+known. The same bytes again find the same row, so a repeat never makes a second one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.store.digest import sha256_hex
+from gateway.store.tables import Message
+from gateway.store.vocab import Direction
+
+#: the reason a stored document carries until it has been checked (a crash leaves it visible)
+UNCHECKED = "unverified: received, not yet checked"
+
+
+def provisional_id(sha256: str) -> str:
+    """The message id of a received document whose signed header is not known yet."""
+    return f"sha256:{sha256}"
+
+
+@dataclass(frozen=True)
+class Stored:
+    pk: int
+    duplicate: bool  # these bytes were received before (the row is theirs)
+    verified: bool
+    case_ref: str | None
+    quarantine_reason: str | None
+
+
+def store_received(
+    session: Session,
+    body: bytes,
+    *,
+    via: str,
+    kind: str,
+    now: dt.datetime,
+    counterpart: str | None = None,
+    case_ref: str | None = None,
+    reason: str = UNCHECKED,
+) -> Stored:
+    """Insert ``body`` as an inbound message (quarantined with ``reason``), or find the row
+    of the same bytes received before. Safe against a concurrent insert of the same bytes."""
+    digest = sha256_hex(body)
+    found = _by_sha256(session, digest)
+    if found is not None:
+        return _stored(found, duplicate=True)
+    row = Message(
+        case_ref=case_ref,
+        direction=Direction.IN,
+        kind=kind,
+        message_id=provisional_id(digest),
+        counterpart=counterpart,
+        sha256=digest,
+        body=body,
+        via=via,
+        verified=False,
+        quarantine_reason=reason,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:  # the same bytes, stored by a concurrent receiver a moment ago
+        found = _by_sha256(session, digest)
+        if found is None:
+            raise
+        return _stored(found, duplicate=True)
+    return _stored(row, duplicate=False)
+
+
+def _by_sha256(session: Session, digest: str) -> Message | None:
+    return session.scalars(
+        select(Message)
+        .where(Message.direction == Direction.IN, Message.sha256 == digest)
+        .order_by(Message.id)
+        .limit(1)
+    ).first()
+
+
+def _stored(row: Message, *, duplicate: bool) -> Stored:
+    return Stored(row.id, duplicate, row.verified, row.case_ref, row.quarantine_reason)
+
+
+def quarantine(
+    session: Session,
+    pk: int,
+    reason: str,
+    *,
+    case_ref: str | None = None,
+    counterpart: str | None = None,
+) -> None:
+    """Keep message ``pk`` out of everything, with ``reason`` for the operator."""
+    row = session.get(Message, pk, with_for_update=True)
+    if row is None:
+        raise LookupError(f"no message {pk}")
+    if row.verified:  # applied once already: a later check cannot take that back
+        return
+    row.quarantine_reason = reason
+    if case_ref is not None and _case_exists(session, case_ref):
+        row.case_ref = case_ref
+    if counterpart is not None:
+        row.counterpart = counterpart
+
+
+def _case_exists(session: Session, case_ref: str) -> bool:
+    from gateway.store.tables import Case
+
+    return session.get(Case, case_ref) is not None
+
+
+def message_id_taken(session: Session, message_id: str, *, other_than: int) -> Message | None:
+    """The other inbound message already stored under ``message_id``, if any."""
+    return session.scalars(
+        select(Message).where(
+            Message.direction == Direction.IN,
+            Message.message_id == message_id,
+            Message.id != other_than,
+        )
+    ).first()
+
+
+@dataclass(frozen=True)
+class InboundRow:
+    id: int
+    received_at: dt.datetime
+    via: str | None
+    kind: str
+    counterpart: str | None
+    case_ref: str | None
+    message_id: str
+    sha256: str
+    verified: bool
+    reason: str | None
+
+
+def list_inbound(
+    session: Session, *, quarantined: bool = False, limit: int = 100
+) -> list[InboundRow]:
+    """Inbound messages, newest first; ``quarantined``: only those never applied."""
+    query = select(Message).where(Message.direction == Direction.IN)
+    if quarantined:
+        query = query.where(Message.verified.is_(False))
+    rows = session.scalars(query.order_by(Message.id.desc()).limit(limit))
+    return [
+        InboundRow(
+            id=m.id,
+            received_at=m.created_at,
+            via=m.via,
+            kind=m.kind,
+            counterpart=m.counterpart,
+            case_ref=m.case_ref,
+            message_id=m.message_id,
+            sha256=m.sha256,
+            verified=m.verified,
+            reason=m.quarantine_reason,
+        )
+        for m in rows
+    ]
