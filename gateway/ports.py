@@ -113,6 +113,21 @@ class DeliveryResult:
     document: bytes | None = None
 
 
+@dataclass(frozen=True)
+class Polled:
+    """A status the agency answered when asked (HK pull, Macao poll), believed.
+
+    ``report`` is verified (signed by the agency asked, schema-valid, about the case asked,
+    addressed to the gateway) with its events filtered to those after ``since_seq``;
+    ``document`` is the signed document as received (the CBCE ``StatusNotice`` body; the SIP
+    ``EstadoProcesso`` element serialised standalone from the SOAP body), which
+    :func:`signing.verify` accepts as it stands: the store keeps it as the event's source.
+    """
+
+    report: StatusReport
+    document: bytes
+
+
 class AgencyCallFailed(Exception):
     """A call that returns data (a status fetch) failed; ``result.outcome`` says if retrying helps.
 
@@ -153,6 +168,15 @@ class AgencyClient(Protocol):
         """The agency's verified status for a case (None when it does not know the case).
 
         Raises :class:`AgencyCallFailed` when the agency cannot be asked or its answer is bad.
+        """
+        ...
+
+    def poll(self, case_ref: str, since_seq: int | None = None) -> Polled | None:
+        """:meth:`fetch_status` with the signed document it came in (None: unknown case).
+
+        An answer that cannot be believed (signature, sender, case, recipient, schema) raises
+        :class:`AgencyCallFailed` :attr:`Outcome.PERMANENT` whose ``result.document`` holds the
+        bytes received, so the caller can quarantine them; other failures carry no document.
         """
         ...
 

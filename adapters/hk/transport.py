@@ -32,6 +32,7 @@ from gateway.ports import (
     DeliveryResult,
     DocumentInvalid,
     Outcome,
+    Polled,
 )
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 from signing.parties import GATEWAY_PARTY
@@ -43,8 +44,17 @@ RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 class TransportError(AgencyCallFailed):
     """A status fetch that failed; ``outcome`` says whether trying again can help."""
 
-    def __init__(self, outcome: Outcome, detail: str, fault_code: str | None = None):
-        super().__init__(DeliveryResult(outcome, detail=detail, fault_code=fault_code))
+    def __init__(
+        self,
+        outcome: Outcome,
+        detail: str,
+        fault_code: str | None = None,
+        *,
+        document: bytes | None = None,
+    ):
+        super().__init__(
+            DeliveryResult(outcome, detail=detail, fault_code=fault_code, document=document)
+        )
         self.detail, self.fault_code = detail, fault_code
 
 
@@ -100,6 +110,15 @@ class HkClient:
         CBCE returns only the latest notice: with ``since_seq`` its event is dropped when it
         is not newer. Anything else than 200/404 raises :class:`TransportError`.
         """
+        polled = self.poll(case_ref, since_seq)
+        return None if polled is None else polled.report
+
+    def poll(self, case_ref: str, since_seq: int | None = None) -> Polled | None:
+        """Pull the latest StatusNotice: the verified report and the notice's bytes as received.
+
+        None on 404 (unknown case). A 200 whose notice cannot be believed raises a PERMANENT
+        :class:`TransportError` carrying the body (``result.document``) for quarantine.
+        """
         if self._bad_endpoint is not None:
             raise TransportError(Outcome.PERMANENT, self._bad_endpoint)
         url = f"{self.base}/cbce/v1/cases/{quote(case_ref, safe='')}/status"
@@ -112,15 +131,16 @@ class HkClient:
         if response.status_code != 200:
             result = self._failure(response)
             raise TransportError(result.outcome, result.detail, result.fault_code)
+        document = response.content
         try:
-            report = self._believe_status(response.content, case_ref)
-        except _Unbelievable as exc:
-            raise TransportError(Outcome.PERMANENT, str(exc)) from None
+            report = self._believe_status(document, case_ref)
+        except (_Unbelievable, DocumentInvalid) as exc:
+            raise TransportError(Outcome.PERMANENT, str(exc), document=document) from None
         if since_seq is not None:
             report = report.model_copy(
                 update={"events": [e for e in report.events if e.seq > since_seq]}
             )
-        return report
+        return Polled(report, document)
 
     def close(self) -> None:
         self._http.close()

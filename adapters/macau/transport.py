@@ -25,6 +25,7 @@ is PERMANENT (``adapters.endpoints``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 from typing import TYPE_CHECKING, Any, Self, cast
@@ -151,6 +152,17 @@ class MacaoClient:
 
         Only events after ``since_seq`` are returned, even if the agency sent older ones.
         """
+        polled = self.poll(case_ref, since_seq)
+        return None if polled is None else polled.report
+
+    def poll(self, case_ref: str, since_seq: int | None = None) -> ports.Polled | None:
+        """ConsultarEstado with ``DesdeSequencia``: the verified report and the signed
+        EstadoProcesso serialised standalone (what :func:`signing.verify` accepted).
+
+        None for PROCESSO_DESCONHECIDO. An EstadoProcesso that cannot be believed raises a
+        PERMANENT :class:`AgencyCallFailed` carrying it (``result.document``) for quarantine.
+        """
+        document: bytes | None = None
         try:
             envelope = self._zeep.create_message(
                 self._service,
@@ -160,20 +172,23 @@ class MacaoClient:
                 DesdeSequencia=since_seq,
             )
             payload = self._call("ConsultarEstado", envelope)
+            document = soap.standalone(payload)
             verified = self._verify(payload, "EstadoProcesso")
             report = FORMAT.parse_status(verified.element)
             _addressed_to_us(report.header, case_ref, "EstadoProcesso")
         except _Failed as failed:
             if failed.result.fault_code == "PROCESSO_DESCONHECIDO":
                 return None
-            raise AgencyCallFailed(failed.result, failed.fault) from None
+            raise AgencyCallFailed(_with_document(failed.result, document), failed.fault) from None
         except DocumentInvalid as exc:
-            raise AgencyCallFailed(_result(Outcome.PERMANENT, str(exc))) from None
+            result = _with_document(_result(Outcome.PERMANENT, str(exc)), document)
+            raise AgencyCallFailed(result) from None
+        assert document is not None, "verified, so it was an EstadoProcesso"
         if since_seq is not None:
             report = report.model_copy(
                 update={"events": [e for e in report.events if e.seq > since_seq]}
             )
-        return report
+        return ports.Polled(report, document)
 
     def close(self) -> None:
         self._http.close()
@@ -318,6 +333,13 @@ class _Failed(Exception):
 
 def _result(outcome: Outcome, detail: str, fault_code: str | None = None) -> DeliveryResult:
     return DeliveryResult(outcome=outcome, detail=detail, fault_code=fault_code)
+
+
+def _with_document(result: DeliveryResult, document: bytes | None) -> DeliveryResult:
+    """An unbelievable answer keeps the bytes received (PERMANENT only), for quarantine."""
+    if document is None or result.outcome is not Outcome.PERMANENT:
+        return result
+    return dataclasses.replace(result, document=document)
 
 
 def _fault_result(info: soap.FaultInfo, status: int) -> DeliveryResult:

@@ -1,23 +1,150 @@
-"""When to ask an agency about a case next (stub: helper fills in)."""
+"""When to ask an agency about a case next: ``cases.next_poll_at``.
+
+Only open cases have one. A case gets it when its submission is delivered, keeps it while the
+agency reports open states, and loses it (NULL) with a terminal state, so a poll sweep —
+``WHERE next_poll_at <= now ORDER BY next_poll_at LIMIT batch`` on ``ix_cases_next_poll_at``
+— reads open cases only and costs the same whatever the number of closed ones.
+
+Intervals grow with the case's age (since it was filed; delivery follows within seconds): the
+policy's ``base`` for the first hour, then doubling per day of age, capped. An agency of a
+region that pushes its status (a region with a push receiver installed, HK) is only pulled once
+silent for ``pull_after`` since the last contact; one that cannot push (Macao) is polled at the
+interval. A gap in the agency's sequence asks at once (:func:`pull_soon`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from gateway.config import Settings, settings
+from gateway.reconcile.apply import TERMINAL
+from gateway.registry import installed_receivers
+from gateway.store.tables import Case
+from gateway.store.vocab import CaseState
 
-def after_delivery(session: Session, case_ref: str, *, now: dt.datetime) -> None:
-    """The submission was delivered: the case is open at the agency; schedule its first ask."""
-    return None
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How often to ask: seconds; every field has a production default."""
+
+    #: the interval while the case is young (``young`` seconds old)
+    base: float = 30.0
+    young: float = 3600.0
+    #: after ``young``, the interval doubles per ``period`` of age …
+    period: float = 86400.0
+    #: … but never exceeds ``cap``
+    cap: float = 6 * 3600.0
+    #: an agency that pushes is pulled only after this long without contact
+    pull_after: float = 3600.0
+
+    @classmethod
+    def from_settings(cls, config: Settings) -> PollPolicy:
+        return cls(
+            base=config.poll_base_seconds,
+            cap=max(config.poll_max_seconds, config.poll_base_seconds),
+            pull_after=config.pull_after_seconds,
+        )
+
+    def interval(self, age: dt.timedelta) -> dt.timedelta:
+        """Seconds between two polls of a case ``age`` old."""
+        seconds = max(age.total_seconds(), 0.0)
+        if seconds < self.young:
+            return dt.timedelta(seconds=min(self.base, self.cap))
+        doublings = 1 + int((seconds - self.young) // self.period)
+        value = self.base * 2 ** min(doublings, 62)
+        return dt.timedelta(seconds=min(value, self.cap))
+
+    def retry(self, silent: dt.timedelta) -> dt.timedelta:
+        """After a failed ask: half the silence so far (so repeated failures back off
+        geometrically), at least ``base``, at most ``cap``."""
+        seconds = max(silent.total_seconds() / 2, self.base)
+        return dt.timedelta(seconds=min(seconds, max(self.cap, self.base)))
 
 
-def after_contact(session: Session, case_ref: str, *, state: str, now: dt.datetime) -> None:
+def current_policy() -> PollPolicy:
+    """The process's policy, from :func:`gateway.config.settings`."""
+    return PollPolicy.from_settings(settings())
+
+
+def pushes(region: str) -> bool:
+    """Does the region's format push status (a receiver is installed for it)?"""
+    return region in installed_receivers()
+
+
+def is_open(state: str) -> bool:
+    """Delivered and not terminal: a case to ask about."""
+    return state not in TERMINAL and state not in (CaseState.FILED, CaseState.UNDELIVERABLE)
+
+
+def next_ask(case: Case, *, now: dt.datetime, policy: PollPolicy) -> dt.datetime:
+    """When to ask next about an open ``case`` after a contact at ``now``."""
+    interval = policy.interval(now - _aware(case.created_at))
+    if pushes(case.region):
+        interval = max(interval, dt.timedelta(seconds=policy.pull_after))
+    return now + interval
+
+
+def after_delivery(
+    session: Session, case_ref: str, *, now: dt.datetime, policy: PollPolicy | None = None
+) -> None:
+    """The submission was delivered: the case is open at the agency; schedule its first ask.
+
+    The receipt is a contact. A case the agency already closed (a status arrived before the
+    receipt was recorded) keeps no schedule.
+    """
+    case = session.get(Case, case_ref)
+    if case is None:
+        return
+    case.last_contact_at = now
+    case.next_poll_at = (
+        None if case.state in TERMINAL else next_ask(case, now=now, policy=_policy(policy))
+    )
+
+
+def after_contact(
+    session: Session,
+    case_ref: str,
+    *,
+    state: str,
+    now: dt.datetime,
+    policy: PollPolicy | None = None,
+) -> None:
     """The agency told us something about the case: note the contact and reschedule (a
     terminal state clears the schedule, so closed cases cost a sweep nothing)."""
-    return None
+    case = session.get(Case, case_ref)
+    if case is None:
+        return
+    case.last_contact_at = now
+    if state in TERMINAL:
+        case.next_poll_at = None
+    else:
+        case.next_poll_at = next_ask(case, now=now, policy=_policy(policy))
 
 
 def pull_soon(session: Session, case_ref: str, *, now: dt.datetime) -> None:
     """A gap in the agency's sequence was seen: ask the agency about the case at once."""
-    return None
+    case = session.get(Case, case_ref)
+    if case is None:
+        return
+    case.next_poll_at = now
+
+
+def after_failure(case: Case, *, now: dt.datetime, policy: PollPolicy) -> dt.datetime | None:
+    """When to ask again after an ask that failed (or was not believed): backed off by the
+    silence since the last contact; None for a case no longer open."""
+    if case.state in TERMINAL:
+        return None
+    since = _aware(case.last_contact_at or case.created_at)
+    return now + max(policy.retry(now - since), policy.interval(now - _aware(case.created_at)))
+
+
+def _policy(policy: PollPolicy | None) -> PollPolicy:
+    return policy if policy is not None else current_policy()
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; the store writes UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

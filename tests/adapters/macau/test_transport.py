@@ -446,7 +446,7 @@ def test_the_client_returns_nothing_it_has_not_verified() -> None:
     """Its public face is the port and nothing else: no method hands out a raw reply (the
     conformance kit reaches unverified answers through a subclass of its own)."""
     public = {name for name in dir(MacaoClient) if not name.startswith("_")}
-    assert public == {"submit", "send_supplement", "fetch_status", "close"}
+    assert public == {"submit", "send_supplement", "fetch_status", "poll", "close"}
 
 
 def _signed_answer(
