@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,18 +17,47 @@ def register(app: typer.Typer) -> None:
     app.command()(conformance)
 
 
+#: sandbox parties: the agency regions (hk, mo, …) and gd, the Guangdong notification receiver
+Sandbox = StrEnum("Sandbox", {**{t.value: t.value for t in Target}, "gd": "gd"})  # type: ignore[misc]
+
+
 def sandbox(
-    region: Annotated[Target, typer.Argument(help="Agency format (region).")],
+    region: Annotated[
+        Sandbox,
+        typer.Argument(help="Agency format (region), or gd: the Guangdong receiver."),
+    ],
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 0,
     config: Annotated[
         Path | None, typer.Option("--config", help="Sandbox YAML (scenarios, faults).")
     ] = None,
     keys: KeysOpt = None,
-    database: Annotated[Path | None, typer.Option("--db", help="SQLite file.")] = None,
+    database: Annotated[
+        Path | None, typer.Option("--db", "--database", help="SQLite file.")
+    ] = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            help="gd: the webhook secret (whsec_…); default $GBAGW_NOTIFY_SECRET, else the "
+            "file webhooks/guangdong.secret under --keys (created when missing).",
+        ),
+    ] = None,
+    unavailable_seconds: Annotated[
+        float, typer.Option("--unavailable-seconds", help="gd: answer 503 for this long.")
+    ] = 0.0,
+    unavailable_requests: Annotated[
+        int, typer.Option("--unavailable-requests", help="gd: answer 503 to this many first.")
+    ] = 0,
 ) -> None:
-    """Run a sandbox HK or Macao agency on 127.0.0.1 until interrupted."""
-    from gateway.registry import sandbox_factory
+    """Run a sandbox HK or Macao agency, or the Guangdong notification receiver (gd), on
+    127.0.0.1 until interrupted."""
     from gateway.serve import LOOPBACK, free_port, serve_forever
+
+    if region.value == "gd":
+        app = _gd_app(keys, database, secret, unavailable_seconds, unavailable_requests)
+        serve_forever(app, _announce_port(port, "sandbox Guangdong receiver", "/webhooks/gateway"))
+        return
+    from gateway.registry import sandbox_factory
     from signing import KeyDirectory
 
     keys_path = keys_dir(keys)
@@ -44,6 +74,39 @@ def sandbox(
     port = port or free_port()
     err.print(f"sandbox {region.value.upper()} agency on http://{LOOPBACK}:{port}")
     serve_forever(sandbox_factory(region.value.upper())(cfg), port)
+
+
+def _announce_port(port: int, what: str, path: str) -> int:
+    from gateway.serve import LOOPBACK, free_port
+
+    port = port or free_port()
+    err.print(f"{what} on http://{LOOPBACK}:{port}{path}")
+    return port
+
+
+def _gd_app(
+    keys: Path | None,
+    database: Path | None,
+    secret: str | None,
+    unavailable_seconds: float,
+    unavailable_requests: int,
+) -> object:
+    from gateway.config import settings
+    from gateway.devkit.gd_receiver import create_app
+    from gateway.notify import webhook
+
+    keys_path = keys_dir(keys)
+    chosen = webhook.load_secret(secret or settings().notify_secret, keys_path, create=True)
+    if not secret and not settings().notify_secret:
+        err.print(f"webhook secret from {webhook.secret_path(keys_path)}")
+    assert chosen is not None  # created when missing
+    db = database or Path("var") / "sandbox-gd.db"
+    return create_app(
+        chosen,
+        db,
+        unavailable_seconds=unavailable_seconds,
+        unavailable_requests=unavailable_requests,
+    )
 
 
 def conformance(

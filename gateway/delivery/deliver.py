@@ -3,40 +3,56 @@
 Three short steps, the agency call outside any transaction: a slow agency holds a worker
 thread, never a database lock. A duplicate run (broker redelivery, sweep republish) finds the
 row leased or final and does nothing; a run whose lease was taken over has its record ignored.
+
+Notifications (kind ``notification``) go the same way to Guangdong's webhook
+(:mod:`gateway.notify.webhook`), with the webhook's own policy; while no webhook is configured
+they are not claimed and stay pending (looked at again every :data:`UNCONFIGURED_RECHECK`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from gateway.delivery.runtime import Runtime
+from gateway.notify import ordering, webhook
 from gateway.outbox import Claim, ReceiptIn, claim, record
 from gateway.ports import DeliveryResult, Outcome
 from gateway.store import transaction
-from gateway.store.vocab import OutboxKind
+from gateway.store.tables import Outbox
+from gateway.store.vocab import OutboxKind, OutboxState
 
 log = logging.getLogger(__name__)
+
+#: how long a notification waits, unclaimed, before it is looked at again without a webhook
+UNCONFIGURED_RECHECK = dt.timedelta(seconds=60)
 
 
 def deliver(runtime: Runtime, outbox_id: str) -> str | None:
     """Attempt one outbox row; return its new state, or None when this run had nothing to do."""
     now = dt.datetime.now(dt.UTC)
     with transaction(runtime.sessions) as session:  # one transaction: destination and lease
+        if not runtime.webhook.ready and _defer_notification(session, outbox_id, now):
+            return None
         leased = claim(
             session,
             outbox_id,
             worker=runtime.worker,
             lease_seconds=runtime.settings.lease_seconds,
             now=now,
-            max_in_flight=lambda destination: runtime.agency(destination).concurrency,
+            max_in_flight=lambda destination: runtime.destination(destination).concurrency,
         )
     if leased is None:
         return None
     destination = leased.destination
-    agency = runtime.agency(destination)
+    policy = runtime.destination(destination)
     result = _send(runtime, leased)
     with transaction(runtime.sessions) as session:
+        finished = dt.datetime.now(dt.UTC)
         state = record(
             session,
             leased,
@@ -44,10 +60,12 @@ def deliver(runtime: Runtime, outbox_id: str) -> str | None:
             receipt=_receipt(result),
             detail=result.detail,
             fault_code=result.fault_code,
-            now=dt.datetime.now(dt.UTC),
-            policy=agency.retry,
-            breaker_policy=agency.breaker,
+            now=finished,
+            policy=policy.retry,
+            breaker_policy=policy.breaker,
         )
+        if state == OutboxState.DELIVERED and leased.kind == OutboxKind.NOTIFICATION:
+            ordering.wake_next(session, leased.outbox_id, finished)
     log.info(
         "delivery %s to %s attempt %d: %s → %s",
         outbox_id,
@@ -59,8 +77,41 @@ def deliver(runtime: Runtime, outbox_id: str) -> str | None:
     return state
 
 
+def _defer_notification(session: Session, outbox_id: str, now: dt.datetime) -> bool:
+    """No webhook configured: a pending notification is left pending (not claimed, no attempt
+    counted) and due again later; True when ``outbox_id`` was one."""
+    kind = session.scalar(select(Outbox.kind).where(Outbox.id == outbox_id))
+    if kind != OutboxKind.NOTIFICATION:
+        return False
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id, Outbox.state == OutboxState.PENDING)
+        .values(next_attempt_at=now + UNCONFIGURED_RECHECK, relay_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    # said once per process: every held notification repeating it would bury the log
+    level = logging.DEBUG if _UNCONFIGURED_SAID.is_set() else logging.WARNING
+    _UNCONFIGURED_SAID.set()
+    log.log(
+        level,
+        "notifications held (pending, visible in `gbagw outbox list`): no webhook configured"
+        " (GBAGW_NOTIFY_URL); %s is one",
+        outbox_id,
+    )
+    return True
+
+
+_UNCONFIGURED_SAID = threading.Event()
+
+
 def _send(runtime: Runtime, leased: Claim) -> DeliveryResult:
     try:
+        if leased.kind == OutboxKind.NOTIFICATION:
+            hook = runtime.webhook
+            assert hook.secret is not None  # checked before the claim (ready)
+            return webhook.send(
+                runtime.webhook_client, hook.url, hook.secret, leased.message_id, leased.document
+            )
         client = runtime.client(leased.destination)
         if leased.kind == OutboxKind.SUPPLEMENT:
             return client.send_supplement(leased.case_ref or "", leased.document)

@@ -5,17 +5,44 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from dataclasses import dataclass
 from functools import cached_property
 
+import httpx
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.agencies.directory import Agency, AgencyDirectory
 from gateway.config import Settings, settings
+from gateway.notify import webhook
+from gateway.notify.events import GUANGDONG
+from gateway.outbox.policy import BreakerPolicy, RetryPolicy
 from gateway.ports import AgencyClient
 from gateway.registry import client_factory
 from gateway.store import ensure_schema, make_engine, session_factory
 from signing import KeyDirectory, TrustStore
+
+
+@dataclass(frozen=True)
+class WebhookDestination:
+    """Guangdong's notification webhook as an outbox destination: where, with which secret,
+    and the same policy fields an :class:`Agency` has (concurrency, retry, breaker, timeout).
+    ``url`` or ``secret`` empty: not configured, its rows stay pending."""
+
+    code: str
+    url: str
+    secret: str | None
+    timeout: float
+    concurrency: int
+    retry: RetryPolicy
+    breaker: BreakerPolicy
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.url and self.secret)
+
+
+Destination = Agency | WebhookDestination
 
 
 class Runtime:
@@ -56,6 +83,45 @@ class Runtime:
     def agency(self, code: str) -> Agency:
         return self.directory.get(code)
 
+    @cached_property
+    def webhook(self) -> WebhookDestination:
+        """The notification webhook, from ``GBAGW_NOTIFY_*``. Without ``GBAGW_NOTIFY_SECRET``
+        the key directory's secret file is used; the embedded mode (no broker URL) creates it.
+        """
+        s = self.settings
+        secret = None
+        if s.notify_url:
+            secret = webhook.load_secret(s.notify_secret, s.keys, create=not s.broker_url)
+        return WebhookDestination(
+            code=GUANGDONG,
+            url=s.notify_url,
+            secret=secret,
+            timeout=s.notify_timeout,
+            concurrency=s.notify_concurrency,
+            retry=RetryPolicy(
+                base_delay=s.notify_retry_base_delay,
+                factor=2.0,
+                cap=max(s.notify_retry_cap, s.notify_retry_base_delay),
+                jitter=0.2,
+                max_attempts=s.notify_max_attempts,
+            ),
+            breaker=BreakerPolicy(
+                threshold=s.notify_breaker_threshold, cooldown=s.notify_breaker_cooldown
+            ),
+        )
+
+    def destination(self, name: str) -> Destination:
+        """The policy (concurrency, retry, breaker, timeout) of an outbox destination: the
+        notification webhook, or an agency of the directory."""
+        if name == GUANGDONG:
+            return self.webhook
+        return self.agency(name)
+
+    @cached_property
+    def webhook_client(self) -> httpx.Client:
+        """One connection pool for the webhook, shared by the process's threads."""
+        return httpx.Client(timeout=self.webhook.timeout, follow_redirects=False)
+
     def client(self, code: str) -> AgencyClient:
         with self._lock:
             client = self._clients.get(code)
@@ -72,5 +138,8 @@ class Runtime:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+        if "webhook_client" in self.__dict__:
+            self.webhook_client.close()
+            del self.__dict__["webhook_client"]
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -96,7 +96,9 @@ def claim(
     its probe is out), or ``max_in_flight`` live leases already exist for the destination —
     in those last cases the row stays pending for the relay to publish again.
     ``max_in_flight`` may be a function of the row's destination (the agency's limit), so a
-    worker learns the destination and claims in one transaction.
+    worker learns the destination and claims in one transaction. A notification of a case is
+    not claimable while an earlier one of the same case is not delivered (pending, sending or
+    dead): it stays pending, due again no earlier than that one's next attempt.
     """
     destination = session.scalar(select(Outbox.destination).where(Outbox.id == outbox_id))
     if destination is None:
@@ -116,6 +118,19 @@ def claim(
     due = row.state == OutboxState.PENDING and row.next_attempt_at <= now
     if not (due or taking_over):
         return None
+    if row.kind == OutboxKind.NOTIFICATION and row.case_ref is not None:
+        # in order per case: held while an earlier notification is not delivered
+        # (pending, sending or dead); it stays pending, released until the earlier one can be
+        from gateway.notify.ordering import hold_until
+
+        hold = hold_until(session, row.case_ref, row.message_pk, now)
+        if hold is not None:
+            if row.state == OutboxState.PENDING:
+                row.next_attempt_at = max(row.next_attempt_at, hold)
+                row.relay_until = None
+                row.updated_at = now
+                session.flush()
+            return None
 
     in_flight = session.scalar(
         select(func.count())
