@@ -1,6 +1,7 @@
 """Filing an application: validate, route, render, sign once, and store it for delivery.
 
-The signed document, the case and its outbox row are written in one transaction
+The signed document, the case (with its committed due date and the materials accepted as
+missing, as the document states them) and its outbox row are written in one transaction
 (``gateway.store.file_case``): from the moment :meth:`Filing.file` returns, the case exists
 and its delivery is owed, whatever crashes next. Every later retry sends the bytes signed
 here. A repeat of an already filed application costs one look-up and no signature.
@@ -59,6 +60,12 @@ class Filing:
 
         rendered = self.pipeline.render(application, self.key)
         case = rendered.case
+        submission = rendered.translation.submission
+        # Art. 12 / Art. 20: the dates the signed document states, kept on the case as sent
+        pending = [
+            {"material_code": code, "agency_type": owed.type, "due_date": owed.due_date}
+            for code, owed in zip(application.deficient, submission.deficiencies, strict=True)
+        ]
         with transaction(self.sessions) as session:
             case_ref, created = file_case(
                 session,
@@ -75,5 +82,7 @@ class Filing:
                 document=rendered.to_bytes(),
                 message_id=case.messages[0].message_id,
                 kind=case.messages[0].kind,
+                committed_due=submission.time_limit.due_date,
+                pending_materials=pending,
             )
         return Filed(case_ref, application.application_no, case.agency, created)
