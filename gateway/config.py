@@ -64,6 +64,69 @@ class Settings(BaseSettings):
         description="Largest application or document read from a file, pipe or request.",
     )
 
+    # --- the gateway's HTTP service (agency push receivers; `gbagw api`) ----------------------
+    api_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the gateway's HTTP service on 127.0.0.1: `gbagw run` serves it "
+        "in-process (0: a free port) and `gbagw api` listens there (0: 8080).",
+    )
+
+    # --- notifications to Guangdong (Art. 22; docs/events.md) ---------------------------------
+    notify_url: str = Field(
+        "",
+        description="Guangdong's webhook URL for case notifications; empty: none configured, "
+        "notifications stay pending (queued, listed) until one is.",
+    )
+    notify_secret: str = Field(
+        "",
+        description="Standard Webhooks secret (whsec_<base64>); empty: <keys>/webhooks/guangdong"
+        ".secret, created on first use in the embedded mode.",
+    )
+    notify_timeout: float = Field(10.0, gt=0, description="Seconds per webhook request.")
+    notify_concurrency: int = Field(
+        4, ge=1, description="Notifications in flight to the webhook at once."
+    )
+    notify_retry_base_delay: float = Field(
+        2.0, gt=0, description="Seconds before a notification's first retry (then doubling)."
+    )
+    notify_retry_cap: float = Field(
+        300.0, gt=0, description="Longest wait between two attempts of one notification."
+    )
+    notify_max_attempts: int = Field(
+        12, ge=1, description="Attempts before a notification goes dead (redrivable)."
+    )
+    notify_breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive retryable failures that pause the webhook."
+    )
+    notify_breaker_cooldown: float = Field(
+        30.0, gt=0, description="Seconds the paused webhook waits before one probe."
+    )
+
+    # --- polling and pulling open cases (issue 10 item 2; gateway/reconcile) -----------------
+    poll_base_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between polls of a case in its first hour at the agency; the "
+        "interval doubles per day of age after that.",
+    )
+    poll_max_seconds: float = Field(
+        21600.0, gt=0, description="Longest interval between two polls of an open case."
+    )
+    pull_after_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="A case of an agency that pushes (HK) is pulled once silent this long.",
+    )
+    poll_batch: int = Field(200, ge=1, description="Open cases asked about per poll run, at most.")
+    poll_agency_limit: int = Field(
+        100, ge=1, description="Calls to one agency per poll run, at most."
+    )
+    poll_agency_spacing: float = Field(
+        0.01, ge=0, description="Seconds between the starts of two poll calls to one agency."
+    )
+
 
 @functools.cache
 def settings() -> Settings:

@@ -62,7 +62,7 @@ def demo(
         receipt = "[green]verified[/green]" if r.receipt_verified else "[red]none[/red]"
         table.add_row(r.case_ref, r.agency, r.state, r.agency_case_ref, receipt, str(r.attempts))
     out.print(table)
-    delivered = sum(r.state == "delivered" and r.receipt_verified for r in rows)
+    delivered = sum(_delivered(r.state) and r.receipt_verified for r in rows)
     out.print(f"{delivered} of {len(rows)} cases delivered with a verified receipt", markup=False)
     raise typer.Exit(OK if delivered == len(rows) else REJECTED)
 
@@ -76,11 +76,16 @@ def _watch(runtime, refs: list[str], timeout: float) -> list[Row]:
         task = progress.add_task("cases", total=len(refs))
         while True:
             rows = _rows(runtime, refs)
-            done = sum(r.state == "delivered" for r in rows)
+            done = sum(_delivered(r.state) and r.receipt_verified for r in rows)
             progress.update(task, completed=done)
             if done == len(refs) or time.monotonic() > deadline:
                 return rows
             time.sleep(0.1)
+
+
+def _delivered(state: str) -> bool:
+    """Delivered, or already further on at the agency (its pushes and polls are applied)."""
+    return state not in ("filed", "undeliverable")
 
 
 def _rows(runtime, refs: list[str]) -> list[Row]:

@@ -1,5 +1,9 @@
 """The embedded gateway: worker, relay and sweep in one process, sandboxes on loopback.
 
+The gateway's HTTP service (``gateway.api``: agency push receivers) is served in-process on
+127.0.0.1 (``GBAGW_API_PORT``, else a free port) before the sandboxes start, and the sandbox of
+every region with a push receiver pushes its status notices there.
+
 What ``gbagw run`` and ``./dev demo`` start: SQLite, Celery's in-process broker and a worker
 on threads — the same task code as the production roles. Agencies whose directory URL is
 ``sandbox:<REGION>`` are served by that region's sandbox agency on 127.0.0.1 (found through
@@ -15,18 +19,21 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from celery.worker import WorkController
 
 from gateway import tasks
 from gateway.agencies.directory import AgencyDirectory
+from gateway.api.app import create_app
 from gateway.config import Settings
 from gateway.delivery.relay import run_relay
 from gateway.delivery.runtime import Runtime
+from gateway.reconcile.poll import poll_due
 from gateway.registry import sandbox_factory
 from gateway.serve import serving
+from gateway.supplements.overdue import check_overdue
 from signing import KeyDirectory
 
 log = logging.getLogger(__name__)
@@ -34,10 +41,19 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def sandboxes(
-    directory: AgencyDirectory, keys: Path, var: Path, faults: dict[str, dict] | None = None
+    directory: AgencyDirectory,
+    keys: Path,
+    var: Path,
+    faults: dict[str, dict] | None = None,
+    *,
+    push_urls: dict[str, str] | None = None,
 ) -> Iterator[dict[str, str]]:
-    """Serve every region named by a ``sandbox:`` URL; yield region → base URL."""
+    """Serve every region named by a ``sandbox:`` URL; yield region → base URL.
+
+    ``push_urls``: region → the gateway's push receiver for it (the regions with a receiver
+    installed); that region's sandbox pushes its status notices there."""
     regions = sorted({a.sandbox_region for a in directory if a.sandbox_region})
+    push_urls = push_urls or {}
     with contextlib.ExitStack() as stack:
         urls = {}
         for region in regions:
@@ -46,6 +62,7 @@ def sandboxes(
                 "keys_dir": keys,
                 "database": var / f"sandbox-{region.lower()}.db",
                 **({"faults": faults[region]} if faults and region in faults else {}),
+                **({"push_url": push_urls[region]} if region in push_urls else {}),
             }
             urls[region] = stack.enter_context(serving(sandbox_factory(region)(config)))
         yield urls
@@ -59,8 +76,13 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
     if not keys.trust_file.exists():
         keys.init()
     directory = AgencyDirectory.load(config.agencies)
-    with sandboxes(directory, config.keys, var) as urls:
-        runtime = Runtime(config, directory.with_sandboxes(urls))
+    runtime = Runtime(config)  # its agency directory is known once the sandboxes run (below)
+    api = create_app(runtime)
+    with contextlib.ExitStack() as stack:  # the api first: the sandboxes push to it
+        api_url = stack.enter_context(serving(api, config.api_port or None))
+        push_urls = {region: api_url + path for region, path in api.state.push_paths.items()}
+        urls = stack.enter_context(sandboxes(directory, config.keys, var, push_urls=push_urls))
+        runtime._directory = directory.with_sandboxes(urls)  # before anything reads it
         tasks.use_runtime(runtime)
         runtime.engine  # noqa: B018 - upgrade the schema before any thread touches it
         _forget_publishes(runtime)
@@ -84,6 +106,11 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
                 name="gbagw-relay",
                 daemon=True,
             ),
+            # what beat schedules in production: polls of open cases, overdue checks
+            _periodic(stop, config.poll_interval, lambda: poll_due(runtime), "gbagw-poll"),
+            _periodic(
+                stop, config.overdue_interval, lambda: check_overdue(runtime), "gbagw-overdue"
+            ),
         ]
         for thread in threads:
             thread.start()
@@ -96,6 +123,22 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
                 thread.join(timeout=10)
             tasks.use_runtime(None)
             runtime.close()
+
+
+def _periodic(
+    stop: threading.Event, interval: float, job: Callable[[], object], name: str
+) -> threading.Thread:
+    """A thread running ``job`` every ``interval`` seconds until ``stop``; a failing run is
+    logged and the next one still happens (as with beat)."""
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - one bad run must not end the schedule
+                log.exception("%s failed", name)
+
+    return threading.Thread(target=loop, name=name, daemon=True)
 
 
 def _forget_publishes(runtime: Runtime) -> None:

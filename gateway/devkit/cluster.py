@@ -75,7 +75,13 @@ class Cluster:
     pool: str = "threads"  # of `gbagw worker`; prefork is the production default
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sandbox_ports: dict[str, int] = field(default_factory=dict)
+    #: the gateway's HTTP service (`gbagw api`, or the one `gbagw run` serves): fixed, so a
+    #: sandbox started before it knows where to push
+    api_port: int = field(default_factory=lambda: free_port())
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: False: agencies neither push nor are polled, so a case stays ``delivered`` — for tests
+    #: of delivery alone
+    reconcile: bool = True
 
     def __post_init__(self) -> None:
         from signing import KeyDirectory
@@ -108,6 +114,7 @@ class Cluster:
             worker_concurrency=self.worker_concurrency,
             lease_seconds=20.0,
             sweep_interval=1.0,
+            api_port=self.api_port,
         )
 
     def env(self) -> dict[str, str]:
@@ -121,7 +128,11 @@ class Cluster:
             "GBAGW_WORKER_CONCURRENCY": str(s.worker_concurrency),
             "GBAGW_LEASE_SECONDS": str(s.lease_seconds),
             "GBAGW_SWEEP_INTERVAL": str(s.sweep_interval),
+            "GBAGW_API_PORT": str(s.api_port),
         }
+        if not self.reconcile:  # nobody is ever due for a poll or a pull
+            values["GBAGW_POLL_BASE_SECONDS"] = values["GBAGW_POLL_MAX_SECONDS"] = "1e9"
+            values["GBAGW_PULL_AFTER_SECONDS"] = "1e9"
         base = {k: v for k, v in os.environ.items() if not k.startswith("GBAGW_")}
         return {**base, **values, **self.extra_env}
 
@@ -148,14 +159,17 @@ class Cluster:
         """Start (or restart, on the same port) the sandbox agency of ``region``.
 
         ``settings`` go into its YAML config (``faults={...}``, ``scenario=...``); the sandbox
-        keeps its SQLite store across restarts, as an agency remembers what it received.
+        keeps its SQLite store across restarts, as an agency remembers what it received. A
+        region with a push receiver installed pushes to the gateway's HTTP service.
         """
         region = region.upper()
         port = self.sandbox_ports.setdefault(region, free_port())
+        push = self.push_url(region)
         config = {
             "region": region,
             "keys_dir": str(self.keys.path),
             "database": str(self.root / f"sandbox-{region.lower()}.db"),
+            **({"push_url": push} if push else {}),
             **settings,
         }
         path = self.root / f"sandbox-{region.lower()}.yaml"
@@ -168,6 +182,16 @@ class Cluster:
         wait_for_port(port)
         self._write_agencies()
         return f"http://127.0.0.1:{port}"
+
+    def push_url(self, region: str) -> str | None:
+        """Where the region's sandbox pushes (None: the region has no push receiver)."""
+        from gateway.registry import installed_receivers, receiver_factory
+
+        if not self.reconcile or region.upper() not in installed_receivers():
+            return None
+        # a receiver only reads its Inbound per request: built without one, it tells its path
+        path = receiver_factory(region.upper())(None).state.push_path
+        return f"http://127.0.0.1:{self.api_port}{path}"
 
     def sandbox_store(self, region: str) -> Any:
         from adapters.sandbox.store import SandboxStore  # devkit: tests may name the sandbox
@@ -203,12 +227,17 @@ class Cluster:
 
     @property
     def roles(self) -> tuple[str, ...]:
-        return ("run",) if self.mode == "embedded" else ("worker", "relay", "beat")
+        return ("run",) if self.mode == "embedded" else ("worker", "relay", "beat", "api")
 
     def start(self, *roles: str) -> None:
         """Start the given roles (default: every role of the mode)."""
         for role in roles or self.roles:
-            args = ["worker", "--pool", self.pool] if role == "worker" else [role]
+            if role == "worker":
+                args = ["worker", "--pool", self.pool]
+            elif role == "api":
+                args = ["api", "--port", str(self.api_port), "--loglevel", "warning"]
+            else:
+                args = [role]
             self._spawn(role, args)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -257,14 +286,13 @@ class Cluster:
         return [filing.file(app).case_ref for app in applications]
 
     def pending(self) -> int:
-        from gateway.outbox import pending_count
-        from gateway.store import transaction
-
-        with transaction(self.runtime.sessions, read_only=True) as session:
-            return pending_count(session)
+        """Deliveries to agencies still pending or sending."""
+        states = self.outbox_states()
+        return states["pending"] + states["sending"]
 
     def wait_settled(self, timeout: float = 120.0) -> bool:
-        """True once nothing is pending or sending; False when ``timeout`` passed first."""
+        """True once no delivery to an agency is pending or sending; False when ``timeout``
+        passed first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pending() == 0:
@@ -273,11 +301,30 @@ class Cluster:
         return False
 
     def outbox_states(self) -> dict[str, int]:
-        from gateway.outbox import counts
-        from gateway.store import transaction
+        """Outbox rows per state, deliveries to agencies only (submissions, supplements):
+        notifications to Guangdong, which the agencies' pushes now cause, have a webhook of
+        their own and wait for it (see :meth:`notification_states`)."""
+        return self._states(agencies=True)
 
+    def notification_states(self) -> dict[str, int]:
+        return self._states(agencies=False)
+
+    def _states(self, *, agencies: bool) -> dict[str, int]:
+        from sqlalchemy import func, select
+
+        from gateway.store import transaction
+        from gateway.store.tables import Outbox
+        from gateway.store.vocab import OutboxKind, OutboxState
+
+        notification = Outbox.kind == OutboxKind.NOTIFICATION
         with transaction(self.runtime.sessions, read_only=True) as session:
-            return counts(session)
+            rows = session.execute(
+                select(Outbox.state, func.count())
+                .where(~notification if agencies else notification)
+                .group_by(Outbox.state)
+            )
+            found = {state: count for state, count in rows}
+        return {state.value: found.get(state.value, 0) for state in OutboxState}
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"

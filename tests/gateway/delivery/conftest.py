@@ -293,6 +293,7 @@ def deployments(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     def open_cluster(mode: str, **kwargs: Any) -> Cluster:
         root = tmp_path / f"cluster{len(opened)}"
         try:
+            kwargs.setdefault("reconcile", False)  # delivery alone: a case stays delivered
             c = Cluster(root, mode, **kwargs)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - an unreachable server is a failure
             pytest.fail(f"cannot set up a {mode} cluster: {type(exc).__name__}: {exc}")

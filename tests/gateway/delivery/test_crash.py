@@ -207,7 +207,9 @@ def crash(root: Path, mode: Mode, victim: str, seed: int, **kwargs: object) -> F
             stored_ids: dict[str, set[str]] = defaultdict(set)
             for case_ref, message_id in session.execute(
                 select(Message.case_ref, Message.message_id).where(
-                    Message.direction == Direction.OUT, Message.case_ref.in_(refs)
+                    Message.direction == Direction.OUT,
+                    Message.case_ref.in_(refs),
+                    Message.kind.in_(["CaseSubmission", "PedidoProcesso"]),
                 )
             ):
                 stored_ids[case_ref].add(message_id)

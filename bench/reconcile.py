@@ -1,0 +1,262 @@
+"""Reconciliation on PostgreSQL: what storing and applying costs next to verifying alone,
+and whether a poll sweep's cost depends on how many cases are closed.
+
+    .venv/bin/python bench/reconcile.py [--cases 200] [--closed 10000] [--open 100]
+
+1. Notices: ``--cases`` HK cases are filed (the bundled examples under new numbers) and
+   marked delivered; each gets five signed StatusNotices (RECEIVED … COMPLETED) from its
+   agency. On one core, in one run:
+
+   - *verified only*: safe parse, schema, signature against the registered certificate,
+     parse — what any receiver must do;
+   - *verified + stored + applied*: ``Inbound.receive_pushed``, the path a pushed notice
+     takes: stored raw first, verified, checked against the case, applied in sequence order
+     with the case row locked, its consequences queued (notifications) — every step a
+     committed PostgreSQL transaction.
+
+   Target: applied ≥ 0.6 × verified-only.
+
+2. Sweep: ``--open`` open Macao cases due for a poll, next to 100 closed ones, then next to
+   ``--closed`` closed ones; ``poll_due`` asks the real Macao sandbox agency (in-process on
+   loopback) about every open case. Target: the two sweep times within 20 %.
+
+Figures only; the bench asserts nothing. Other load on the machine counts against every
+figure: compare the ratios printed by one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/signing.py shadows signing
+
+TARGET_RATIO = 0.6
+TARGET_SWEEP = 0.20
+STATUSES = ["RECEIVED", "ACCEPTED", "IN_PROGRESS", "APPROVED", "COMPLETED"]
+
+
+def _file_cases(runtime, count: int, region: str) -> list[str]:
+    from gateway.cases.filing import Filing
+    from gateway.devkit.cluster import synthetic_applications
+    from gateway.render.pipeline import Pipeline
+
+    filing = Filing(Pipeline(), runtime.keys.gateway_key(), runtime.sessions)
+    refs: list[str] = []
+    for application in synthetic_applications(count * 4):
+        if len(refs) == count:
+            break
+        filed = filing.file(application)
+        if filed.agency.startswith(region + "-"):
+            refs.append(filed.case_ref)
+    return refs
+
+
+def _mark_delivered(runtime, refs: list[str], *, poll_at: dt.datetime | None) -> None:
+    from sqlalchemy import update
+
+    from gateway.store import transaction
+    from gateway.store.tables import Case, Outbox
+
+    with transaction(runtime.sessions) as session:
+        session.execute(
+            update(Case)
+            .where(Case.case_ref.in_(refs))
+            .values(state="delivered", agency_case_ref="AG-1", next_poll_at=poll_at)
+        )
+        session.execute(update(Outbox).where(Outbox.case_ref.in_(refs)).values(state="delivered"))
+
+
+def _notices(runtime, refs: list[str]) -> list[bytes]:
+    from sqlalchemy import select
+
+    from adapters.hk import FORMAT  # bench code: it plays the agency
+    from gateway.domain import MessageHeader, StatusEvent, StatusReport
+    from gateway.store import transaction
+    from gateway.store.tables import Case
+    from signing import sign
+    from signing.parties import GATEWAY_PARTY
+
+    with transaction(runtime.sessions, read_only=True) as session:
+        agencies = dict(
+            session.execute(select(Case.case_ref, Case.agency).where(Case.case_ref.in_(refs)))
+        )
+    keys = {code: runtime.keys.agency_key(code) for code in set(agencies.values())}
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    for seq, status in enumerate(STATUSES, start=1):
+        for ref in refs:
+            report = StatusReport(
+                header=MessageHeader(
+                    message_id=str(uuid.uuid4()),
+                    case_ref=ref,
+                    sent_at=now,
+                    sender=agencies[ref],
+                    recipient=GATEWAY_PARTY,
+                ),
+                agency_case_ref="AG-1",
+                events=[StatusEvent(seq=seq, agency_status=status, changed_at=now)],
+            )
+            root = sign(FORMAT.render_status(report), keys[agencies[ref]])
+            out.append(FORMAT.serialise(root) if hasattr(FORMAT, "serialise") else _bytes(root))
+    return out
+
+
+def _bytes(root) -> bytes:
+    from lxml import etree
+
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _verify_only(runtime, notices: list[bytes]) -> float:
+    from adapters.hk import FORMAT
+    from signing import parse_untrusted, verify
+
+    start = time.process_time()
+    for body in notices:
+        FORMAT.validate(parse_untrusted(body))
+        verified = verify(body, runtime.trust, FORMAT.header)
+        FORMAT.parse_status(verified.element)
+    return time.process_time() - start
+
+
+def _applied(runtime, notices: list[bytes]) -> tuple[float, float, int]:
+    from gateway.inbound.receive import Inbound
+
+    inbound = Inbound(runtime.sessions, runtime.trust)
+    refused = 0
+    cpu, wall = time.process_time(), time.perf_counter()
+    for body in notices:
+        if inbound.receive_pushed(body).quarantined:
+            refused += 1
+    return time.process_time() - cpu, time.perf_counter() - wall, refused
+
+
+def _add_closed(runtime, template_ref: str, count: int) -> None:
+    from sqlalchemy import insert, select
+
+    from gateway.store import transaction
+    from gateway.store.tables import Case
+
+    with transaction(runtime.sessions) as session:
+        template = session.execute(select(Case).where(Case.case_ref == template_ref)).scalar_one()
+        values = {c.key: getattr(template, c.key) for c in Case.__table__.columns}
+        rows = []
+        for _ in range(count):
+            suffix = uuid.uuid4().hex[:20].upper()
+            rows.append(
+                {
+                    **values,
+                    "case_ref": f"GBA-{suffix}",
+                    "application_no": f"CLOSED-{suffix}",
+                    "state": "COMPLETED",
+                    "next_poll_at": None,
+                }
+            )
+        session.execute(insert(Case), rows)
+
+
+def _sweep(runtime, refs: list[str], rounds: int = 3) -> float:
+    """Median seconds of a poll sweep that asks every one of ``refs`` once."""
+    from sqlalchemy import update
+
+    from gateway.reconcile.poll import poll_due
+    from gateway.store import transaction
+    from gateway.store.tables import Case
+
+    times = []
+    for _ in range(rounds):
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        with transaction(runtime.sessions) as session:
+            session.execute(update(Case).where(Case.case_ref.in_(refs)).values(next_poll_at=past))
+        start = time.perf_counter()
+        asked = 0
+        while asked < len(refs):
+            done = poll_due(runtime, batch=len(refs))
+            if done == 0:
+                break
+            asked += done
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--closed", type=int, default=10_000)
+    parser.add_argument("--open", type=int, default=100)
+    args = parser.parse_args()
+
+    from gateway.agencies.directory import AgencyDirectory
+    from gateway.config import Settings
+    from gateway.delivery.runtime import Runtime
+    from gateway.registry import sandbox_factory
+    from gateway.serve import serving
+    from gateway.store import upgrade
+    from gateway.store.testing import throwaway_postgres
+    from signing import KeyDirectory
+
+    with tempfile.TemporaryDirectory() as tmp, throwaway_postgres("bench") as url:
+        root = Path(tmp)
+        keys = KeyDirectory(root / "keys")
+        keys.init()
+        upgrade(url)
+        sandbox = sandbox_factory("MO")(
+            {"region": "MO", "keys_dir": str(keys.path), "database": str(root / "mo.db")}
+        )
+        with serving(sandbox) as mo_url:
+            bundled = AgencyDirectory.load(None)
+            directory = AgencyDirectory.from_document(
+                {
+                    "agencies": {
+                        a.code: {"format": a.format, "url": mo_url if a.format == "MO" else a.url}
+                        for a in bundled
+                    }
+                },
+                "bench",
+            )
+            runtime = Runtime(Settings(keys=keys.path, database_url=url), directory)
+
+            print(f"filing {args.cases} HK cases and signing {5 * args.cases} notices …")
+            refs = _file_cases(runtime, args.cases, "HK")
+            _mark_delivered(runtime, refs, poll_at=None)
+            notices = _notices(runtime, refs)
+            _verify_only(runtime, notices[:20])  # warm caches
+            verify_cpu = _verify_only(runtime, notices)
+            apply_cpu, apply_wall, refused = _applied(runtime, notices)
+            n = len(notices)
+            v_rate, a_rate = n / verify_cpu, n / apply_cpu
+            print(f"notices: {n}, refused while applying: {refused}")
+            print(f"  verified only:               {v_rate:8.0f} notices/s (CPU of this process)")
+            print(
+                f"  verified + stored + applied: {a_rate:8.0f} notices/s CPU,"
+                f" {n / apply_wall:.0f}/s wall (PostgreSQL's own CPU not counted in CPU)"
+            )
+            ratio = a_rate / v_rate
+            print(f"  ratio applied / verified:    {ratio:.2f}   (target ≥ {TARGET_RATIO})")
+
+            print(f"sweep: {args.open} open MO cases …")
+            open_refs = _file_cases(runtime, args.open, "MO")
+            _mark_delivered(runtime, open_refs, poll_at=None)
+            _add_closed(runtime, open_refs[0], 100)
+            _sweep(runtime, open_refs, rounds=1)  # warm: WSDL, connections
+            small = _sweep(runtime, open_refs)
+            _add_closed(runtime, open_refs[0], args.closed - 100)
+            large = _sweep(runtime, open_refs)
+            print(f"  100 closed + {args.open} open:    {small * 1000:7.0f} ms")
+            print(f"  {args.closed} closed + {args.open} open: {large * 1000:7.0f} ms")
+            print(
+                f"  difference: {(large - small) / small * 100:+.0f} %"
+                f"   (target within ±{TARGET_SWEEP * 100:.0f} %)"
+            )
+            runtime.close()
+
+
+if __name__ == "__main__":
+    main()
