@@ -157,16 +157,21 @@ def outbox_redrive(
 def outbox_wait(
     timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds at most.")] = 300,
 ) -> None:
-    """Return when nothing is pending or sending (exit 1 on timeout): for scripts."""
+    """Return when nothing is pending or sending (exit 1 on timeout): for scripts.
+
+    Notifications to Guangdong count only when a webhook is configured (GBAGW_NOTIFY_URL);
+    without one they are held and listed by `outbox list`, and waiting would never end."""
+    from gateway.config import settings
     from gateway.outbox import pending_count
     from gateway.store import transaction
 
+    notifications = bool(settings().notify_url)
     sessions = _sessions()
     deadline = time.monotonic() + timeout
     with err.status("waiting for deliveries") as status:
         while True:
             with transaction(sessions, read_only=True) as session:
-                pending = pending_count(session)
+                pending = pending_count(session, notifications=notifications)
             if pending == 0:
                 break
             if time.monotonic() >= deadline:

@@ -81,7 +81,7 @@ class Cluster:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: False: agencies neither push nor are polled, so a case stays ``delivered`` — for tests
     #: of delivery alone
-    reconcile: bool = True
+    reconcile: bool = False
 
     def __post_init__(self) -> None:
         from signing import KeyDirectory

@@ -33,16 +33,17 @@ class OutboxRow:
     updated_at: dt.datetime
 
 
-def pending_count(session: Session) -> int:
-    """Rows still to deliver (pending or sending)."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Outbox)
-            .where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
-        )
-        or 0
+def pending_count(session: Session, *, notifications: bool = True) -> int:
+    """Rows still to deliver (pending or sending); without notifications to Guangdong when
+    ``notifications`` is False (they wait for a webhook of their own)."""
+    query = (
+        select(func.count())
+        .select_from(Outbox)
+        .where(Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
     )
+    if not notifications:
+        query = query.where(Outbox.kind != OutboxKind.NOTIFICATION)
+    return session.scalar(query) or 0
 
 
 def counts(session: Session) -> dict[str, int]:

@@ -112,7 +112,8 @@ def test_demo_files_and_delivers_every_example_through_the_embedded_gateway(
     assert done.stdout.count("verified") == 11  # ten rows and the summary line
     listed = gbagw("cases", "list", "--json", cwd=tmp_path)
     cases = json.loads(listed.stdout)
-    assert sorted(c["state"] for c in cases) == ["delivered"] * 10
+    # delivered, or further on: the sandboxes push and are polled (reconciliation)
+    assert all(c["state"] not in ("filed", "undeliverable") for c in cases), cases
     # what the agencies hold, read from their own stores: one case per case ref, ten in all
     from adapters.sandbox.store import SandboxStore
 

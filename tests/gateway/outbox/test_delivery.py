@@ -121,6 +121,7 @@ def test_delivered_stores_receipt_and_moves_the_case(db: Backend) -> None:
     assert [(m.direction, m.kind) for m in detail.messages] == [
         ("out", "CaseSubmission"),
         ("in", "Receipt"),
+        ("out", "case.progress"),  # Guangdong is told (Art. 22)
     ]
     done = row(db, outbox_id)
     assert (done.state, done.outcome, done.lease_token, done.done_at) == (
