@@ -84,9 +84,8 @@ def _notices(runtime, refs: list[str]) -> list[bytes]:
     from signing.parties import GATEWAY_PARTY
 
     with transaction(runtime.sessions, read_only=True) as session:
-        agencies = dict(
-            session.execute(select(Case.case_ref, Case.agency).where(Case.case_ref.in_(refs)))
-        )
+        rows = session.execute(select(Case.case_ref, Case.agency).where(Case.case_ref.in_(refs)))
+        agencies = {ref: agency for ref, agency in rows}
     keys = {code: runtime.keys.agency_key(code) for code in set(agencies.values())}
     now = dt.datetime.now(dt.UTC)
     out = []
