@@ -26,7 +26,9 @@ def sandbox(
         Sandbox,
         typer.Argument(help="Agency format (region), or gd: the Guangdong receiver."),
     ],
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 0,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")
+    ] = 0,
     config: Annotated[
         Path | None, typer.Option("--config", help="Sandbox YAML (scenarios, faults).")
     ] = None,
