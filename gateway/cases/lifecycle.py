@@ -38,6 +38,19 @@ def delivered(session: Session, case_ref: str, *, now: dt.datetime) -> None:
     )
 
 
+def undeliverable(session: Session, case_ref: str, *, reason: str, now: dt.datetime) -> None:
+    """The submission went dead: Guangdong is told the case did not reach the agency."""
+    on_case_change(
+        session,
+        case_ref,
+        state="undeliverable",
+        agency_status=None,
+        remarks=reason,
+        details={},
+        now=now,
+    )
+
+
 def status_applied(
     session: Session,
     case_ref: str,

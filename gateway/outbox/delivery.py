@@ -245,6 +245,10 @@ def _case_event(
     """
     if row.case_ref is None:
         return
+    if row.kind == OutboxKind.NOTIFICATION:
+        # a notification's fate is the outbox row's (listed, redrivable); the case's timeline
+        # is what happened at the agency, and Guangdong hearing of it is not such a step
+        return
     state = None
     if final is not None and row.kind == OutboxKind.SUBMISSION:
         current = session.scalar(select(Case.state).where(Case.case_ref == row.case_ref))
@@ -256,6 +260,8 @@ def _case_event(
     )
     if state == CaseState.DELIVERED:
         lifecycle.delivered(session, row.case_ref, now=now)
+    elif state == CaseState.UNDELIVERABLE:
+        lifecycle.undeliverable(session, row.case_ref, reason=detail, now=now)
 
 
 def record(
