@@ -33,12 +33,16 @@ def load_example() -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture
 def notified(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every ``notify`` call as ``(case_ref, event_type, data)``."""
-    calls: list[tuple[str, str, dict[str, Any]]] = []
+    """Every ``notify`` call as ``(case_ref, event_type, data)``; the real ``notify`` still
+    runs, so each event is also stored with its outbox row as in production."""
+    from gateway.notify import enqueue
 
-    def record(session, case_ref, event_type, data, *, now):  # noqa: ANN001, ARG001
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    real = enqueue.notify
+
+    def record(session, case_ref, event_type, data, *, now):  # noqa: ANN001
         calls.append((case_ref, event_type, data))
-        return f"evt-{len(calls)}"
+        return real(session, case_ref, event_type, data, now=now)
 
     monkeypatch.setattr("gateway.notify.enqueue.notify", record)
     return calls
