@@ -16,6 +16,7 @@ import asyncio
 import copy
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.macau import FORMAT, soap
 from adapters.macau.format import NS, WSDL_PATH, XSD_PATH
 from adapters.macau.soap import SoapFault, client_fault
-from adapters.sandbox import Decision, SandboxAgency, SandboxConfig, UnknownCase
+from adapters.sandbox import Decision, SandboxAgency, SandboxConfig, SandboxEvent, UnknownCase
 from gateway.domain import CaseStatus, MessageHeader, Receipt, StatusReport
 from gateway.ports import DocumentInvalid
 from gateway.render.documents import UTC_PLUS_8
@@ -122,6 +123,9 @@ class SipService:
 
     def __init__(self, agency: SandboxAgency):
         self.agency = agency
+        #: (case, seq) already held back once under ``out_of_order_notices``
+        self._held: set[tuple[str, int]] = set()
+        self._held_lock = threading.Lock()
         self._operations: dict[str, Callable[[etree._Element, str | None], bytes]] = {
             "PedidoProcesso": self.submeter,
             "ConsultaEstado": self.consultar,
@@ -153,12 +157,16 @@ class SipService:
         service_code = str(
             verified.element.xpath("string(sip:Servico/sip:CodigoServico)", namespaces=_NSMAP)
         ).strip()
+        documents = verified.element.xpath(
+            "sip:Documentos/sip:Documento/sip:Tipo/text()", namespaces=_NSMAP
+        )
         result = self.agency.submit(
             header,
             FORMAT.submission_fingerprint(verified.element),
             service_code,
             self._sign_receipt,
             kind="PedidoProcesso",
+            documents=[str(t).strip() for t in documents],
         )
         if result.decision is Decision.CONFLICT:
             raise client_fault(
@@ -193,9 +201,12 @@ class SipService:
         if case is None or (code is not None and case.agency != code):
             self.agency.record("ConsultaEstado", "PROCESSO_DESCONHECIDO", agency=code)
             raise client_fault("PROCESSO_DESCONHECIDO", f"no case {case_ref}")
-        if self.agency.config.faults.duplicate_notices:
+        faults = self.agency.config.faults
+        if faults.duplicate_notices:
             since = None  # SIP's "duplicate notices": every event again, whatever was asked
         events = self.agency.events(case_ref, since)
+        if faults.out_of_order_notices:
+            events = self._out_of_order(case_ref, events)
         now = self.agency.now().astimezone(UTC_PLUS_8)
         report = StatusReport(
             header=MessageHeader(
@@ -209,6 +220,18 @@ class SipService:
             events=[e.to_status_event(ESTADOS[e.status]) for e in events],
         )
         return soap.response_envelope(self._signed(FORMAT.render_status(report), case.agency))
+
+    def _out_of_order(self, case_ref: str, events: list[SandboxEvent]) -> list[SandboxEvent]:
+        """SIP's "out-of-order notices": the first of several new events is held back the
+        first time it could be told, so later events arrive before it (the gateway sees a gap
+        and asks again). Within one answer ``Sequencia`` still increases, as the spec says."""
+        if len(events) < 2:
+            return events
+        with self._held_lock:
+            first = (case_ref, events[0].seq)
+            hold = first not in self._held
+            self._held.add(first)
+        return events[1:] if hold else events
 
     # --- checks and signing ---------------------------------------------------------------
 

@@ -15,15 +15,17 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 
 from adapters.sandbox.config import SandboxConfig
+from adapters.sandbox.receipts import signed_now
 from adapters.sandbox.store import (
     CaseRow,
     MessageRow,
+    RequestedDocumentRow,
     SandboxStore,
     SupplementRow,
     open_database,
@@ -47,7 +49,8 @@ class Decision(StrEnum):
 @dataclass(frozen=True)
 class SubmitResult:
     decision: Decision
-    #: the signed receipt bytes for NEW and DUPLICATE (byte-identical on every repeat)
+    #: the signed receipt bytes for NEW and DUPLICATE (byte-identical on every repeat while
+    #: the agency's key is unchanged; re-signed with the current key after a key change)
     receipt: bytes | None = None
     agency_case_ref: str | None = None
 
@@ -189,16 +192,18 @@ class SandboxAgency:
         sign_receipt: ReceiptSigner,
         *,
         kind: str = "CaseSubmission",
+        documents: Sequence[str] = (),
     ) -> SubmitResult:
         """Decide NEW / DUPLICATE / CONFLICT for a verified submission and record it.
 
         Same case ref + same message id: DUPLICATE. Same case ref, other message id but the
         same content fingerprint: a retry of the same content (e.g. re-rendered with a new id
         after a lost answer), also DUPLICATE with the stored receipt. Other message id and
-        other content: CONFLICT. ``sign_receipt`` is called only for NEW.
+        other content: CONFLICT. ``sign_receipt`` is called only for NEW. ``documents``: the
+        agency document types the submission carries; a 補正 asks for the first one again.
         """
         with self._lock:
-            result = self._decide(header, fingerprint, service_code, sign_receipt)
+            result = self._decide(header, fingerprint, service_code, sign_receipt, documents)
             self.record(
                 kind,
                 result.decision.value,
@@ -215,6 +220,7 @@ class SandboxAgency:
         fingerprint: str,
         service_code: str,
         sign_receipt: ReceiptSigner,
+        documents: Sequence[str],
     ) -> SubmitResult:
         now = self.now()
         with self._sessions.begin() as session:
@@ -222,6 +228,7 @@ class SandboxAgency:
             if case is not None and not self.config.faults.ignore_idempotency:
                 same = case.first_message_id == header.message_id or case.fingerprint == fingerprint
                 if same:
+                    case.receipt = self._receipt_now(case.receipt, case.agency)
                     return SubmitResult(Decision.DUPLICATE, case.receipt, case.agency_case_ref)
                 return SubmitResult(Decision.CONFLICT, None, case.agency_case_ref)
             agency_ref = _agency_case_ref(header.recipient, now)
@@ -245,6 +252,10 @@ class SandboxAgency:
                 case.first_message_id = header.message_id
                 case.fingerprint = fingerprint
                 case.receipt = receipt
+            if documents:
+                session.merge(
+                    RequestedDocumentRow(case_ref=header.case_ref, document_type=documents[0])
+                )
             return SubmitResult(Decision.NEW, receipt, agency_ref)
 
     def supplement(
@@ -272,6 +283,7 @@ class SandboxAgency:
                 else:
                     stored = session.get(SupplementRow, header.message_id)
                     if stored is not None and stored.case_ref == case.case_ref:
+                        stored.receipt = self._receipt_now(stored.receipt, case.agency)
                         result = SubmitResult(
                             Decision.DUPLICATE, stored.receipt, case.agency_case_ref
                         )
@@ -298,6 +310,10 @@ class SandboxAgency:
             if result is None:
                 raise UnknownCase(header.case_ref)
             return result
+
+    def _receipt_now(self, stored: bytes, agency: str) -> bytes:
+        """The stored receipt, re-signed when the agency's key changed since (receipts.py)."""
+        return signed_now(stored, self.signing_key(agency))
 
     @staticmethod
     def _receipt(header: MessageHeader, agency_ref: str, now: dt.datetime) -> Receipt:

@@ -67,6 +67,9 @@ class SandboxConfig(BaseModel):
     step_seconds: float = Field(default=0, ge=0)
     #: HK only: the gateway URL StatusNotices are pushed to (None: no push)
     push_url: str | None = None
+    #: HK only: agency code → the bearer token its pushes present (the gateway gives each
+    #: agency an API client of role agency:CODE; a push without one is refused with 401)
+    push_tokens: dict[str, str] = {}
     faults: Faults = Faults()
 
     @classmethod

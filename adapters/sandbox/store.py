@@ -1,8 +1,8 @@
 """What a sandbox remembers, in one SQLite file (SQLAlchemy): messages, cases, events.
 
 Kept so that tests and operators can ask "how many times did MessageId X arrive?" and so that
-a repeat is answered with the byte-identical stored receipt. Times are stored as naive UTC
-and handed back aware.
+a repeat is answered with the stored receipt (re-signed only after a key change). Times are
+stored as naive UTC and handed back aware.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class CaseRow(Base):
     scenario: Mapped[str] = mapped_column(String(32))
     first_message_id: Mapped[str] = mapped_column(String(64))
     fingerprint: Mapped[str] = mapped_column(String(64))
-    #: the signed receipt exactly as first sent: a repeat gets these bytes back
+    #: the signed receipt as last sent: a repeat gets these bytes back (re-signed and replaced
+    #: only when the agency's key changed since)
     receipt: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     #: when the first supplement arrived (None: none yet)
@@ -85,6 +86,14 @@ class SupplementRow(Base):
     case_ref: Mapped[str] = mapped_column(String(64), index=True)
     receipt: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class RequestedDocumentRow(Base):
+    """The agency document type a 補正 (INFO_REQUIRED) of the case asks for."""
+
+    __tablename__ = "requested_documents"
+    case_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document_type: Mapped[str] = mapped_column(String(64))
 
 
 class EventRow(Base):
@@ -154,6 +163,18 @@ class SandboxStore:
             query = query.where(CaseRow.case_ref == case_ref)
         with self._sessions() as session:
             return session.scalar(query) or 0
+
+    def agency_case_ref(self, case_ref: str) -> str | None:
+        """The agency's own number for the case (None: no such case)."""
+        with self._sessions() as session:
+            row = session.get(CaseRow, case_ref)
+            return None if row is None else row.agency_case_ref
+
+    def statuses(self, case_ref: str) -> list[str]:
+        """The canonical statuses the case has reached so far (emitted events), by seq."""
+        query = select(EventRow.status).where(EventRow.case_ref == case_ref).order_by(EventRow.seq)
+        with self._sessions() as session:
+            return list(session.scalars(query))
 
     def count_events(self, case_ref: str | None = None) -> int:
         query = select(func.count()).select_from(EventRow)

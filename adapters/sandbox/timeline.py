@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from adapters.sandbox.config import SandboxConfig
 from adapters.sandbox.script import script
-from adapters.sandbox.store import CaseRow, EventRow
+from adapters.sandbox.store import CaseRow, EventRow, RequestedDocumentRow
 from gateway.domain import (
     CaseStatus,
     MessageHeader,
@@ -35,7 +35,7 @@ from gateway.domain import (
 from gateway.render.documents import UTC_PLUS_8
 from signing.parties import GATEWAY_PARTY
 
-#: document type an INFO_REQUIRED event asks for (the sandbox knows no mapping)
+#: document type an INFO_REQUIRED event asks for when the submission carried no document
 REQUIRED_DOCUMENT_TYPE = "SUPPLEMENTARY-DOCUMENT"
 #: days the applicant is given to answer an INFO_REQUIRED request
 SUPPLEMENT_DAYS = 14
@@ -88,21 +88,33 @@ class Timeline:
     def __init__(self, config: SandboxConfig, clock: Callable[[], dt.datetime]):
         self._config = config
         self._now = clock
+        #: cases whose whole script was emitted and pushed: the push loop, which asks many
+        #: times a second, never reads them again (in memory: a restart reads each once)
+        self._all_pushed: set[str] = set()
 
     def events(
         self, session: Session, case: CaseRow, since_seq: int | None = None
     ) -> list[SandboxEvent]:
         """The case's due events with ``seq > since_seq``, by seq."""
         rows = self._materialise(session, case)
-        return [_event(case, row) for row in rows if since_seq is None or row.seq > since_seq]
+        asked = _requested(session, case)
+        return [
+            _event(case, row, asked) for row in rows if since_seq is None or row.seq > since_seq
+        ]
 
     def due_pushes(self, session: Session) -> list[SandboxEvent]:
         """Due events not yet pushed, all cases, in the order the faults say to send them."""
         faults = self._config.faults
         batch: list[SandboxEvent] = []
         for case in session.scalars(select(CaseRow).order_by(CaseRow.received_at)):
+            if case.case_ref in self._all_pushed:
+                continue
             rows = self._materialise(session, case)
-            pending = [_event(case, r) for r in rows if r.pushed_at is None]
+            if _script_pushed(case, rows):
+                self._all_pushed.add(case.case_ref)
+                continue
+            asked = _requested(session, case)
+            pending = [_event(case, r, asked) for r in rows if r.pushed_at is None]
             if faults.out_of_order_notices:
                 # an odd last event would go out unswapped; while its successor is still to
                 # come by time alone, wait for it so that the pair is visibly swapped
@@ -154,6 +166,12 @@ class Timeline:
         return [existing[s] for s in sorted(existing)]
 
 
+def _script_pushed(case: CaseRow, rows: Sequence[EventRow]) -> bool:
+    """Every step of the case's script was emitted and pushed: nothing more will come."""
+    steps = script(case.scenario)  # type: ignore[arg-type]
+    return len(rows) == len(steps) and all(row.pushed_at is not None for row in rows)
+
+
 def _successor_coming(case: CaseRow, emitted: int) -> bool:
     """True when the step after the last emitted one will come due without a supplement."""
     steps = script(case.scenario)  # type: ignore[arg-type]
@@ -162,13 +180,20 @@ def _successor_coming(case: CaseRow, emitted: int) -> bool:
     return not steps[emitted].after_supplement or case.supplemented_at is not None
 
 
-def _event(case: CaseRow, row: EventRow) -> SandboxEvent:
+def _requested(session: Session, case: CaseRow) -> str:
+    """The document type a 補正 of the case asks for: the submission's first one again (as
+    when an officer asks for a clearer copy), else a generic type (no document was sent)."""
+    row = session.get(RequestedDocumentRow, case.case_ref)
+    return row.document_type if row is not None else REQUIRED_DOCUMENT_TYPE
+
+
+def _event(case: CaseRow, row: EventRow, requested: str) -> SandboxEvent:
     status = CaseStatus(row.status)
     changed = row.changed_at.astimezone(UTC_PLUS_8)
     required: tuple[PendingDocument, ...] = ()
     if status is CaseStatus.INFO_REQUIRED:
         due = changed.date() + dt.timedelta(days=SUPPLEMENT_DAYS)
-        required = (PendingDocument(type=REQUIRED_DOCUMENT_TYPE, due_date=due),)
+        required = (PendingDocument(type=requested, due_date=due),)
     result = None
     if status is CaseStatus.COMPLETED:
         ref = case.agency_case_ref

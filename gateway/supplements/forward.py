@@ -126,14 +126,14 @@ def forward_detailed(
     ).scalar_one_or_none()
     if case is None:
         raise SupplementRefused(f"no case {case_ref}")
-    if case.state in CLOSED:
-        raise SupplementRefused(f"case {case_ref} is closed ({case.state})")
 
     fp = fingerprint(parsed)
     earlier = _earlier(session, case_ref, fp)
-    if earlier is not None:
+    if earlier is not None:  # a repeat gets its first answer, even once the case has closed
         message_id, outbox_id = earlier
         return Forwarded(outbox_id, message_id, created=False)
+    if case.state in CLOSED:
+        raise SupplementRefused(f"case {case_ref} is closed ({case.state})")
 
     if case.agency_case_ref is None:
         raise SupplementRefused(

@@ -368,7 +368,7 @@ def test_supplement_path_over_the_client(
             time.sleep(STEP)
         asked = status()
         assert asked.agency_status == "INFO_REQUIRED"
-        assert asked.required_documents[0].type == REQUIRED_DOCUMENT_TYPE
+        assert asked.required_documents[0].type == "HKMTP"  # the submission's first document
 
         supplement = Supplement(
             header=MessageHeader(

@@ -196,6 +196,50 @@ def test_every_canonical_status_has_a_sip_code_matching_the_mappings() -> None:
         assert {CaseStatus(v): k for k, v in statuses.items()} == ESTADOS, path
 
 
+def test_out_of_order_holds_the_first_new_event_back_once(
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
+) -> None:
+    """SIP has no push, so "out of order" is across answers: the first of several new events
+    comes only when asked again, after the later ones (each answer stays in order)."""
+    from adapters.macau.transport import connect
+
+    rendered = render_example(EXAMPLE)
+    ref, code = rendered.case.case_ref, rendered.case.agency
+    faults = {"out_of_order_notices": True}
+    with (
+        run_sandbox("MO", tmp_path, step_seconds=0, faults=faults) as (url, _),
+        connect(url, keys.trust_store(), agency=code) as client,
+    ):
+        client.submit(rendered.to_bytes())
+        first, again = client.fetch_status(ref), client.fetch_status(ref)
+        later = client.fetch_status(ref, since_seq=2)
+    assert first is not None and again is not None and later is not None
+    assert [e.seq for e in first.events] == [2, 3, 4, 5]  # 1 held back
+    assert [e.seq for e in again.events] == [1, 2, 3, 4, 5]  # held back once only
+    assert [e.seq for e in later.events] == [4, 5]  # 3 is held back in its turn
+
+
+def test_a_supplement_request_asks_for_the_submissions_first_document_again(
+    keys: KeyDirectory, render_example: RenderExample, run_sandbox: RunSandbox, tmp_path: Path
+) -> None:
+    from adapters.macau.transport import connect
+
+    rendered = render_example(EXAMPLE)
+    ref, code = rendered.case.case_ref, rendered.case.agency
+    first_type = rendered.document.findtext(
+        "sip:Documentos/sip:Documento/sip:Tipo", namespaces=NSMAP
+    )
+    with (
+        run_sandbox("MO", tmp_path, scenario="supplement") as (url, _),
+        connect(url, keys.trust_store(), agency=code) as client,
+    ):
+        client.submit(rendered.to_bytes())
+        report = client.fetch_status(ref)
+    assert report is not None
+    (asked,) = [e for e in report.events if e.agency_status == "PENDENTE_DOCUMENTOS"]
+    assert first_type and [d.type for d in asked.required_documents] == [first_type]
+
+
 def test_region_must_be_macao(keys: KeyDirectory, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="region MO"):
         create_app(SandboxConfig(region="HK", keys_dir=keys.path, database=tmp_path / "x.db"))

@@ -71,16 +71,10 @@ def test_untrusted_gateway_certificate_goes_dead_and_redrive_delivers_once(
 def test_wrong_agency_key_goes_dead_naming_the_receipt_signature(deployments, harness):
     """The HK agency signs its receipt with a key registered nowhere: the gateway cannot
     believe it, so the delivery is dead at once with a reason naming the signature (the
-    agency did file the case). After the key is fixed and the row redriven the case must end
-    delivered, held once by the agency.
-
-    Known limitation (of the sandbox agency, not the gateway): a repeat is answered with the
-    byte-identical receipt stored at the first submission, still signed with the wrong key,
-    so the redriven delivery is refused again; this test then reports xfail, and starts
-    passing (or failing loudly on anything else) when the sandbox re-signs its receipts.
+    agency did file the case). After the key is fixed and the row redriven the case ends
+    delivered, held once by the agency: the repeat is answered with the receipt it stored,
+    re-signed with the key it holds now (adapters/sandbox/README.md).
     """
-    import pytest
-
     c = deployments("embedded")
     c.start_sandbox("HK", faults={"wrong_key": True})
     c.start_sandbox("MO")
@@ -101,8 +95,9 @@ def test_wrong_agency_key_goes_dead_naming_the_receipt_signature(deployments, ha
     assert sandbox.count_messages(message_id=row["message_id"]) == 2
     assert sandbox.count_cases(ref) == 1
     rows = harness.rows(c)
-    assert [r.id for r in rows] == [row["id"]]
-    if rows[0].state == "dead":
-        assert "HTTP 200: Receipt signature rejected" in (rows[0].last_error or ""), rows[0]
-        pytest.xfail("the sandbox replays its stored receipt, signed with the wrong key")
+    assert [(r.id, r.state) for r in rows] == [(row["id"], "delivered")], rows
+    assert sandbox.count_messages(message_id=row["message_id"], outcome="duplicate") == 1
     harness.assert_delivered_once(c, [ref])
+    # the receipt the gateway kept is the agency's first one (same content), now verifiable
+    (receipt,) = harness.detail(c, ref).receipts
+    assert receipt.agency_case_ref == sandbox.agency_case_ref(ref)

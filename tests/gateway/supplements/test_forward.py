@@ -159,3 +159,21 @@ def test_unknown_undelivered_and_closed_cases_are_refused(db, keys, file_example
         with pytest.raises(SupplementRefused, match="is closed \\(REJECTED\\)"):
             forward(session, case_ref, [material("M05")], key, now=NOW)
     assert supplements(db) == []
+
+
+def test_a_repeat_after_the_case_closed_gets_its_first_answer(db, keys, file_example):
+    """Idempotent: the platform repeating a supplement it already sent (say after a timeout)
+    learns it was forwarded, whatever became of the case since; other materials are refused."""
+    key = keys.gateway_key()
+    case_ref = file_example("driving-licence-exchange-hk", delivered="TD-7")
+    with db.factory() as session, session.begin():
+        outbox_id = forward(session, case_ref, [material("M05")], key, now=NOW)
+    with db.factory() as session, session.begin():
+        session.execute(update(Case).values(state="COMPLETED"))
+    with db.factory() as session, session.begin():
+        again = forward_detailed(session, case_ref, [material("M05")], key, now=NOW)
+    assert (again.outbox_id, again.created) == (outbox_id, False)
+    with db.factory() as session, session.begin():
+        with pytest.raises(SupplementRefused, match="is closed \\(COMPLETED\\)"):
+            forward(session, case_ref, [material("M05", 2)], key, now=NOW)
+    assert len(supplements(db)) == 1
