@@ -5,7 +5,8 @@
 chars/s: one call over ~30 KB of government prose; calls/s: one 30-character field per call.
 "bare OpenCC" is ``s2hk`` alone (no rules); "zhconv-rs" is the primary engine alone; "gateway"
 is gateway.text.convert (both engines, glyph forms, rules). Then the differential corpus: the
-dictionary shipped with jieba (--full: all ~350k words; default: the committed sample) by class.
+dictionary shipped with jieba (--full: all ~350k words; default: the committed sample): words
+where the engines agree, and the disagreements in total, triaged (a rule decided) and open.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,22 +67,28 @@ def main() -> None:
             print(f"{region:<7}{name:<14}{chars:>14,.0f}{calls:>12,.0f}")
     words = jieba_words() if args.full else sample_words()
     label = "jieba dictionary" if args.full else "committed sample"
-    print(f"differential corpus: {len(words):,} words ({label})")
-    print(f"{'region':<7}{'agree':>10}{'differ':>10}{'triaged':>10}{'open':>10}")
+    print(f"differential corpus: {len(words):,} words ({label}); disagreements are words")
+    print("where the engines differ: triaged = a rule decided, open = zhconv-rs decided alone")
+    print(f"{'region':<7}{'agree':>10}{'total':>10}{'triaged':>10}{'open':>10}")
+    groups: Counter[tuple[str, str, str, str]] = Counter()
+    examples: dict[tuple[str, str, str, str], str] = {}
     for region in ("HK", "MO"):
         start = time.perf_counter()
-        c = disagreements(words, region)  # type: ignore[arg-type]
+        found: Counter[tuple[str, str, str]] = Counter()
+        seen: dict[tuple[str, str, str], list[str]] = {}
+        c = disagreements(words, region, found, seen)  # type: ignore[arg-type]
         took = time.perf_counter() - start
-        differ = c["triaged"] + c["open"]
+        total = c["triaged"] + c["open"]
         print(
-            f"{region:<7}{c['agree']:>10,}{differ:>10,}{c['triaged']:>10,}{c['open']:>10,}"
+            f"{region:<7}{c['agree']:>10,}{total:>10,}{c['triaged']:>10,}{c['open']:>10,}"
             f"   ({took:.1f} s)"
         )
-    log = convert.review_log()
+        for key, n in found.items():
+            groups[(region, *key)] = n
+            examples[(region, *key)] = seen[key][0]
     print("largest open groups:")
-    for (r, src, p, s), n in log.counts.most_common(10):
-        example = log.examples[(r, src, p, s)][0]
-        print(f"  {n:>6} {r} {src}: zhconv-rs {p} / OpenCC {s}   e.g. {example}")
+    for (r, src, p, s), n in groups.most_common(10):
+        print(f"  {n:>6} {r} {src}: zhconv-rs {p} / OpenCC {s}   e.g. {examples[(r, src, p, s)]}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.catalogue.published import adopt_published
+from gateway.domain import Application
+from gateway.intake.problems import ApplicationRejected
 from gateway.render.pipeline import Pipeline
 from gateway.store import ApplicationConflict, file_case, transaction
 from gateway.store.digest import json_sha256
 from gateway.store.tables import Case
+from gateway.store.text_review import record_disagreements
+from gateway.text.review import open_disagreements
 from signing import SigningKey
 
 
@@ -45,7 +50,7 @@ class Filing:
         :class:`~gateway.store.ApplicationConflict` when its number is already filed with other
         content.
         """
-        application = self.pipeline.accept(data)
+        application = self._accept(data)
         content = application.model_dump(mode="json", by_alias=True)
         with transaction(self.sessions, read_only=True) as session:
             known = session.execute(
@@ -66,6 +71,7 @@ class Filing:
             {"material_code": code, "agency_type": owed.type, "due_date": owed.due_date}
             for code, owed in zip(application.deficient, submission.deficiencies, strict=True)
         ]
+        disagreements = open_disagreements(case.texts, case.region)  # for gbagw text review
         with transaction(self.sessions) as session:
             case_ref, created = file_case(
                 session,
@@ -85,4 +91,19 @@ class Filing:
                 committed_due=submission.time_limit.due_date,
                 pending_materials=pending,
             )
+            if created:
+                record_disagreements(session, case_ref, case.region, disagreements)
         return Filed(case_ref, application.application_no, case.agency, created)
+
+    def _accept(self, data: bytes | str | dict[str, Any]) -> Application:
+        """The pipeline's verdict; an item version it does not know may have been published
+        since the process started (``PUT /v1/items``): adopted from the store, then retried."""
+        try:
+            return self.pipeline.accept(data)
+        except ApplicationRejected as exc:
+            if not any(p.path in ("itemCode", "itemVersion") for p in exc.problems):
+                raise
+            with transaction(self.sessions, read_only=True) as session:
+                if not adopt_published(self.pipeline.catalogue, session):
+                    raise
+        return self.pipeline.accept(data)

@@ -15,12 +15,16 @@ the project's rules decide, in this order:
   official terms (``glossary-*.tsv``), the gazetteer of official place and street names
   (``gazetteer-*.tsv``), characters kept as written (``keep-chars.txt``: Guangdong's 涌) and
   ASCII runs (codes, IDs, URLs, Latin text, digits);
+* a character inside a word listed in ``phrases-*.tsv`` takes that word's form (地瓜干 → 地瓜乾:
+  a one-to-many character neither engine gets right in every word);
+* a glyph pair takes the region's glyph form; a pair triaged in ``accepted-*.tsv`` takes the
+  form written there, with its reason (the default for that pair; phrases are its exceptions);
 * a span where the primary engine changes the word, not just its characters (服务器 → 伺服器),
   takes OpenCC's character-for-character form (``form-only``): agencies get the applicant's
   words;
-* a disagreement triaged in ``accepted-*.tsv`` takes the form written there, with its reason;
-* anything else takes the primary engine's form and is recorded as an open disagreement
-  (:func:`review_log`; ``gbagw text review`` lists them with counts and examples).
+* anything else takes the primary engine's form and is returned as an open disagreement
+  (:attr:`Converted.open`): filing records it (``gateway.text.review``) and
+  ``gbagw text review`` lists them with counts and examples.
 
 The engines always see the whole text: nothing is replaced before they run, so a protected span
 never splits a word (3只 keeps its context: 3隻). Protected spans are put back by position
@@ -37,184 +41,67 @@ import difflib
 import functools
 import itertools
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
 
 import opencc
 import zhconv_rs
 
-Region = Literal["HK", "MO"]
+from gateway.text.tables import (
+    ASCII_RUN,
+    DATA_DIR,
+    FORBIDDEN,
+    HAS_FULLWIDTH,
+    SEPARATOR,
+    Region,
+    TextRejected,
+    accepted,
+    ambiguous_name_chars,
+    char_overrides,
+    check_text,
+    gazetteer,
+    glossary,
+    glyph_forms,
+    keep_chars,
+    phrases,
+    primary_overrides,
+    require_clean,
+    surname_forms,
+)
 
-DATA_DIR = Path(__file__).parents[1] / "data" / "text"
-
-# One placeholder for every protected span (restored in order) and one field separator for
-# batches. OpenCC leaves Private-Use-Area characters alone, and no dictionary entry contains
-# them, so no word can be matched across a separator. Input that already contains either
-# character is masked like any other protected span.
-_PLACEHOLDER = "\ue000"
-_SEPARATOR = "\ue001"
-
-# C0 controls except TAB, LF, CR; DEL; C1 controls; lone surrogates. OpenCC truncates at NUL
-# and raises on surrogates, so such text never reaches it.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-# Printable ASCII runs: codes, IDs, URLs, e-mail addresses, Latin words, digits.
-_ASCII_RUN = r"[!-~]+"
-_OWN_PUA = f"[{_PLACEHOLDER}{_SEPARATOR}]"
-_HAS_FULLWIDTH = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
-
-
-class TextRejected(ValueError):
-    """Text that must not be converted (control characters, lone surrogates)."""
-
-
-def check_text(s: str) -> str | None:
-    """A human-readable problem with ``s``, or None when it may be converted."""
-    m = _FORBIDDEN.search(s)
-    if m is None:
-        return None
-    ch = m.group()
-    kind = "lone surrogate" if "\ud800" <= ch <= "\udfff" else "control character"
-    return f"{kind} U+{ord(ch):04X} at position {m.start()}"
-
-
-def _require_clean(s: str, what: str = "text") -> None:
-    problem = check_text(s)
-    if problem is not None:
-        raise TextRejected(f"{what}: {problem}")
-
-
-# --- data files -------------------------------------------------------------------------------
-
-
-def _rows(name: str, min_cols: int) -> Iterator[tuple[int, list[str]]]:
-    """Non-comment rows of a TAB-separated data file; a missing file has none."""
-    path = DATA_DIR / name
-    if not path.exists():
-        return
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        cols = line.split("\t")
-        if len(cols) < min_cols or not all(c.strip() for c in cols[:min_cols]):
-            raise ValueError(f"{path}:{lineno}: expected {min_cols} TAB-separated columns")
-        for c in cols:
-            if (problem := check_text(c)) or re.search(_OWN_PUA, c):
-                raise ValueError(f"{path}:{lineno}: {problem or 'private-use placeholder'}")
-        yield lineno, [c.strip() for c in cols]
-
-
-def _mapping(name: str, single_chars: bool = False) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for lineno, (src, dst, *_) in _rows(name, 2):
-        if src in out:
-            raise ValueError(f"{DATA_DIR / name}:{lineno}: duplicate entry {src}")
-        if single_chars and (len(src) != 1 or len(dst) != 1):
-            raise ValueError(f"{DATA_DIR / name}:{lineno}: overrides are single characters")
-        out[src] = dst
-    return out
-
-
-@functools.cache
-def glossary(region: Region) -> dict[str, str]:
-    """Simplified term → official Traditional form for ``region`` (common entries included)."""
-    return _mapping("glossary-common.tsv") | _mapping(f"glossary-{region.lower()}.tsv")
-
-
-@functools.cache
-def gazetteer(region: Region) -> dict[str, str]:
-    """Simplified → official Traditional place, district and street names of ``region``."""
-    return _mapping(f"gazetteer-{region.lower()}.tsv")
-
-
-@functools.cache
-def glyph_forms() -> list[tuple[str, str, str, str]]:
-    """(s2hk form, Macao form, what Hong Kong writes ``hk``/``big5``, Big5→HK ``yes``/``no``)."""
-    rows = []
-    for lineno, (hk, mo, hk_writes, back, *_) in _rows("glyph-forms.tsv", 5):
-        if (
-            len(hk) != 1
-            or len(mo) != 1
-            or hk_writes not in ("hk", "big5")
-            or back
-            not in (
-                "yes",
-                "no",
-            )
-        ):
-            raise ValueError(f"{DATA_DIR / 'glyph-forms.tsv'}:{lineno}: malformed row")
-        rows.append((hk, mo, hk_writes, back))
-    return rows
-
-
-@functools.cache
-def char_overrides(region: Region) -> dict[str, str]:
-    """Glyph forms that OpenCC's ``s2hk`` output changes to for ``region``: Macao writes every
-    Big5 form; Hong Kong only those whose HK form Big5-HKSCS lacks (税 → 稅)."""
-    return {
-        hk: mo for hk, mo, hk_writes, _ in glyph_forms() if region == "MO" or hk_writes == "big5"
-    }
-
-
-@functools.cache
-def primary_overrides(region: Region) -> dict[str, str]:
-    """Glyph forms applied to the primary engine's output: for Hong Kong, the Big5 forms
-    zhconv-rs writes turned into the HK glyph-standard form s2hk writes (溫 → 温, 衛 → 衞) when
-    that Big5 form is never a character of its own; for Macao, as for OpenCC."""
-    if region == "MO":
-        return char_overrides(region)
-    table = {mo: hk for hk, mo, hk_writes, back in glyph_forms() if back == "yes"}
-    return table | char_overrides(region)
-
-
-@functools.cache
-def accepted(region: Region) -> dict[tuple[str, str, str], str]:
-    """Triaged disagreements: (Simplified, one engine's form, the other's) → the form to write."""
-    out: dict[tuple[str, str, str], str] = {}
-    for name in ("accepted-common.tsv", f"accepted-{region.lower()}.tsv"):
-        for lineno, (src, chosen, other, *_) in _rows(name, 3):
-            if len(src) != len(chosen) or len(src) != len(other):
-                raise ValueError(f"{DATA_DIR / name}:{lineno}: forms must be as long as the source")
-            out[(src, chosen, other)] = chosen
-            out[(src, other, chosen)] = chosen
-    return out
-
-
-@functools.cache
-def surname_forms(region: Region) -> dict[str, str]:
-    """Surnames whose Traditional form is certain although the character is ambiguous."""
-    col = 1 if region == "HK" else 2
-    return {cols[0]: cols[col] for _, cols in _rows("surname-forms.tsv", 3)}
-
-
-@functools.cache
-def keep_chars() -> dict[str, frozenset[str]]:
-    """Characters kept as written → the words in which OpenCC converts them after all."""
-    out: dict[str, frozenset[str]] = {}
-    for lineno, (ch, exceptions, *_) in _rows("keep-chars.txt", 2):
-        if len(ch) != 1:
-            raise ValueError(f"{DATA_DIR / 'keep-chars.txt'}:{lineno}: one character per line")
-        out[ch] = frozenset() if exceptions == "-" else frozenset(exceptions.split())
-    return out
-
-
-@functools.cache
-def ambiguous_name_chars() -> frozenset[str]:
-    """Characters that make a personal name unconvertible without the applicant's spelling."""
-    chars = [ch for _, (ch, *_) in _rows("ambiguous-name-chars.txt", 2)]
-    if any(len(ch) != 1 for ch in chars) or len(set(chars)) != len(chars):
-        raise ValueError("ambiguous-name-chars.txt: one distinct character per line")
-    return frozenset(chars)
-
+__all__ = [
+    "DATA_DIR",
+    "Region",
+    "TextRejected",
+    "accepted",
+    "ambiguous_name_chars",
+    "char_overrides",
+    "check_text",
+    "gazetteer",
+    "glossary",
+    "glyph_forms",
+    "keep_chars",
+    "phrases",
+    "primary_overrides",
+    "surname_forms",
+]
 
 # --- the engines, built once per process ------------------------------------------------------
 
 PRIMARY = "zhconv-rs"
 SECONDARY = "opencc"
 #: decided_by labels, in the order they are written ("engines+glossary")
-LABELS = ("engines", PRIMARY, "glyph", "accepted", "form-only", "glossary", "gazetteer", "keep")
+LABELS = (
+    "engines",
+    PRIMARY,
+    "glyph",
+    "phrase",
+    "accepted",
+    "form-only",
+    "glossary",
+    "gazetteer",
+    "keep",
+)
 #: full-width digits and Latin letters: the engines see them as ASCII (same length, so a measure
 #: word after ３ keeps its context) and they are written back as filed
 _FULLWIDTH = str.maketrans(
@@ -265,13 +152,16 @@ class _Protector:
     """Finds protected spans in the Simplified text; the engines still see the whole text."""
 
     pattern: re.Pattern[str]
+    #: ``pattern`` without ASCII runs: for text whose ASCII both engines kept, where writing
+    #: the runs back would change nothing (most fields hold digits: fewer matches to walk)
+    rules_only: re.Pattern[str]
     words: dict[str, tuple[str, str]]  # Simplified → (Traditional written as given, rule)
     passthrough: frozenset[str]  # exception words of kept characters: left to the engines
     keep: frozenset[str]
 
-    def spans(self, text: str) -> list[tuple[int, int, str, str | None]]:
+    def spans(self, text: str, ascii_kept: bool = False) -> list[tuple[int, int, str, str | None]]:
         out: list[tuple[int, int, str, str | None]] = []
-        for m in self.pattern.finditer(text):
+        for m in (self.rules_only if ascii_kept else self.pattern).finditer(text):
             found = m.group()
             if found in self.passthrough:
                 continue
@@ -300,8 +190,14 @@ def _protector(region: Region) -> _Protector:
         alternatives.append(f"(?=[{first}])(?:" + "|".join(map(re.escape, listed)) + ")")
     if keep:
         alternatives.append("[" + "".join(re.escape(c) for c in sorted(keep)) + "]")
-    alternatives += [_ASCII_RUN, _FULLWIDTH_RUN]
-    return _Protector(re.compile("|".join(alternatives)), words, passthrough, frozenset(keep))
+    alternatives.append(_FULLWIDTH_RUN)
+    return _Protector(
+        re.compile("|".join([*alternatives, ASCII_RUN])),
+        re.compile("|".join(alternatives)),
+        words,
+        passthrough,
+        frozenset(keep),
+    )
 
 
 @functools.cache
@@ -317,43 +213,25 @@ def _glyph_pairs(region: Region) -> dict[tuple[str, str], str]:
 # --- disagreements ----------------------------------------------------------------------------
 
 
-@dataclass
-class ReviewLog:
-    """Open disagreements (no rule settled them) seen by this process: counts and examples."""
+@dataclass(frozen=True)
+class Disagreement:
+    """A span where the engines wrote different characters and no rule settled it: the
+    primary engine's form went out. ``position`` is the span's offset in the source text."""
 
-    counts: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
-    examples: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
-    max_keys: int = 20_000
-    max_examples: int = 3
-
-    def add(self, region: str, source: str, primary: str, secondary: str, context: str) -> None:
-        key = (region, source, primary, secondary)
-        if key not in self.counts and len(self.counts) >= self.max_keys:
-            return
-        self.counts[key] += 1
-        ex = self.examples.setdefault(key, [])
-        if len(ex) < self.max_examples and context not in ex:
-            ex.append(context)
-
-    def clear(self) -> None:
-        self.counts.clear()
-        self.examples.clear()
-
-
-_REVIEW = ReviewLog()
-
-
-def review_log() -> ReviewLog:
-    """The process's open disagreements (``gbagw text review`` prints them)."""
-    return _REVIEW
+    position: int
+    source: str
+    primary: str
+    secondary: str
 
 
 @dataclass(frozen=True)
 class Converted:
-    """A converted text and what decided it (``engines``, ``zhconv-rs``, rules, joined by +)."""
+    """A converted text, what decided it (``engines``, ``zhconv-rs``, rules, joined by +) and
+    its open disagreements (empty unless ``zhconv-rs`` is among the deciders)."""
 
     text: str
     decided_by: str
+    open: tuple[Disagreement, ...] = ()
 
 
 def _groups(a: str, b: str) -> Iterator[tuple[int, int]]:
@@ -373,6 +251,27 @@ def _groups(a: str, b: str) -> Iterator[tuple[int, int]]:
 def _is_form_only(src: str, written: str) -> bool:
     """True when ``written`` is ``src`` in other characters, not another word."""
     return _converter("hk2s").convert(written) == src or zhconv_rs.zhconv(written, "zh-cn") == src
+
+
+def _runs(positions: list[int]) -> Iterator[tuple[int, int]]:
+    """Maximal runs of consecutive ``positions`` as (start, end)."""
+    for _, run in itertools.groupby(enumerate(positions), lambda e: e[1] - e[0]):
+        found = [k for _, k in run]
+        yield found[0], found[-1] + 1
+
+
+def _settle(src: str, k: int, prim: str, sec: str, region: Region) -> tuple[str, str] | None:
+    """The form a rule writes for ``src[k]`` where the engines wrote ``prim`` and ``sec``, and
+    the rule: a listed word around it (``phrase``), a glyph pair, a triaged pair (``accepted``)."""
+    for word, written, offset in phrases(region).get(src[k], ()):
+        start = k - offset
+        if start >= 0 and src.startswith(word, start):
+            return written[offset], "phrase"
+    chosen = _glyph_pairs(region).get((prim, sec))
+    if chosen is not None:
+        return chosen, "glyph"
+    chosen = accepted(region).get((src[k], prim, sec))
+    return None if chosen is None else (chosen, "accepted")
 
 
 def _decide(src: str, prim: str, sec: str, region: Region, protector: _Protector) -> Converted:
@@ -395,7 +294,7 @@ def _decide(src: str, prim: str, sec: str, region: Region, protector: _Protector
         labels.add(PRIMARY)
         return Converted(prim, "+".join(x for x in LABELS if x in labels))
     chars = list(sec)
-    glyphs = _glyph_pairs(region)
+    found: list[Disagreement] = []
     if prim == sec:
         labels.add("engines")
     else:
@@ -415,36 +314,30 @@ def _decide(src: str, prim: str, sec: str, region: Region, protector: _Protector
                 elif not all(protected[i1:i2]) or i1 == i2:
                     labels.add("form-only")  # the primary engine changed the word's length
         for i, j, p in pieces:
-            if all(protected[i:j]):
-                continue
-            s_text, s_src = sec[i:j], src[i:j]
-            chosen = accepted(region).get((s_src, p, s_text))
-            rule = "accepted"
-            if chosen is None:
-                per, rules = [], set()
-                for k in range(i, j):
-                    c = glyphs.get((p[k - i], sec[k]))
-                    rules.add("glyph" if c is not None else "accepted")
-                    if c is None:
-                        c = accepted(region).get((src[k], p[k - i], sec[k]))
-                    per.append(c)
-                if all(c is not None for c in per):
-                    chosen = "".join(per)  # type: ignore[arg-type]
-                    labels.update(rules)
-            else:
+            settled = {
+                k: s
+                for k in range(i, j)
+                if not protected[k] and (s := _settle(src, k, p[k - i], sec[k], region))
+            }
+            whole = accepted(region).get((src[i:j], p, sec[i:j]))
+            if whole is not None and all(rule != "phrase" for _, rule in settled.values()):
+                settled = {k: (whole[k - i], "accepted") for k in range(i, j) if not protected[k]}
+            for k, (form, rule) in settled.items():
+                chars[k] = form
                 labels.add(rule)
-            if chosen is not None:
-                chars[i:j] = list(chosen)
-            elif not _is_form_only(s_src, p) and _is_form_only(s_src, s_text):
-                labels.add("form-only")
-            else:
-                chars[i:j] = list(p)
-                labels.add(PRIMARY)
-                context = src[max(0, i - 4) : j + 4]
-                _REVIEW.add(region, s_src, p, s_text, context)
-        if not labels & {PRIMARY, "glyph", "accepted", "form-only"}:
+            unsettled = [k for k in range(i, j) if not protected[k] and k not in settled]
+            for a, b in _runs(unsettled):
+                s_src, s_prim, s_sec = src[a:b], p[a - i : b - i], sec[a:b]
+                if not _is_form_only(s_src, s_prim) and _is_form_only(s_src, s_sec):
+                    labels.add("form-only")
+                else:
+                    chars[a:b] = list(s_prim)
+                    labels.add(PRIMARY)
+                    found.append(Disagreement(a, s_src, s_prim, s_sec))
+        if not labels & {PRIMARY, "glyph", "phrase", "accepted", "form-only"}:
             labels.add("engines")  # they differed only inside protected spans
-    return Converted(_splice("".join(chars), spans), "+".join(x for x in LABELS if x in labels))
+    text = _splice("".join(chars), spans)
+    return Converted(text, "+".join(x for x in LABELS if x in labels), tuple(found))
 
 
 def _splice(base: str, spans: list[tuple[int, int, str, str | None]]) -> str:
@@ -464,13 +357,17 @@ def _label(rules: frozenset[str]) -> str:
     return "+".join(x for x in LABELS if x in rules)
 
 
-def _agreed(texts: list[str], joined: str, sec: str, protector: _Protector) -> list[Converted]:
+def _agreed(
+    texts: list[str], joined: str, seen: str, sec: str, protector: _Protector
+) -> list[Converted]:
     """Both engines wrote the same batch: protected spans written as given, labels per text."""
-    spans = protector.spans(joined)  # no span crosses a separator: none matches one
+    # no span crosses a separator: none matches one
+    kept = seen.encode("ascii", "ignore") == sec.encode("ascii", "ignore")
+    spans = protector.spans(joined, ascii_kept=kept)
     if not spans:
-        parts = [sec] if len(texts) == 1 else sec.split(_SEPARATOR)
+        parts = [sec] if len(texts) == 1 else sec.split(SEPARATOR)
         return [Converted(p, "engines") for p in parts]
-    parts = [_splice(sec, spans)] if len(texts) == 1 else _splice(sec, spans).split(_SEPARATOR)
+    parts = [_splice(sec, spans)] if len(texts) == 1 else _splice(sec, spans).split(SEPARATOR)
     starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
     rules: list[set[str]] = [{"engines"} for _ in texts]
     for i, _, _, rule in spans:
@@ -484,25 +381,27 @@ def convert_decided(texts: Sequence[str], region: Region) -> list[Converted]:
     :class:`TextRejected`. One call per engine for the whole batch."""
     r = _region(region)
     texts = list(texts)
-    joined = _SEPARATOR.join(texts)
-    if _FORBIDDEN.search(joined):
+    joined = SEPARATOR.join(texts)
+    if FORBIDDEN.search(joined):
         for i, t in enumerate(texts):
-            _require_clean(t, f"text {i}" if len(texts) > 1 else "text")
+            require_clean(t, f"text {i}" if len(texts) > 1 else "text")
     if not texts:
         return []
-    if len(texts) > 1 and joined.count(_SEPARATOR) != len(texts) - 1:
+    if len(texts) > 1 and joined.count(SEPARATOR) != len(texts) - 1:
         # Rare: the input holds our own separator; convert text by text.
         return [convert_decided([t], r)[0] for t in texts]
-    seen = joined.translate(_FULLWIDTH) if _HAS_FULLWIDTH.search(joined) else joined
+    seen = joined.translate(_FULLWIDTH) if HAS_FULLWIDTH.search(joined) else joined
     prim = _fixer(("primary", r))(_zhconv(r)(seen))
     sec = _fixer(("secondary", r))(_converter("s2hk").convert(seen))
     protector = _protector(r)
     if prim == sec and len(sec) == len(joined):
-        return _agreed(texts, joined, sec, protector)  # the common case, without a loop per text
+        return _agreed(
+            texts, joined, seen, sec, protector
+        )  # the common case, without a loop per text
     if len(texts) == 1:
         prims, secs = [prim], [sec]
     else:
-        prims, secs = prim.split(_SEPARATOR), sec.split(_SEPARATOR)
+        prims, secs = prim.split(SEPARATOR), sec.split(SEPARATOR)
         if len(prims) != len(texts) or len(secs) != len(texts):
             return [convert_decided([t], r)[0] for t in texts]
     return [_decide(t, p, s, r, protector) for t, p, s in zip(texts, prims, secs, strict=True)]
@@ -512,23 +411,23 @@ def convert_decided(texts: Sequence[str], region: Region) -> list[Converted]:
 
 
 def _to_simplified_joined(texts: list[str]) -> list[str]:
-    joined = _SEPARATOR.join(texts)
-    if _FORBIDDEN.search(joined):
+    joined = SEPARATOR.join(texts)
+    if FORBIDDEN.search(joined):
         for i, t in enumerate(texts):
-            _require_clean(t, f"text {i}" if len(texts) > 1 else "text")
+            require_clean(t, f"text {i}" if len(texts) > 1 else "text")
     if not texts:
         return []
-    if len(texts) > 1 and joined.count(_SEPARATOR) != len(texts) - 1:
+    if len(texts) > 1 and joined.count(SEPARATOR) != len(texts) - 1:
         return [_to_simplified_joined([t])[0] for t in texts]
     out = _converter("hk2s").convert(joined)
-    parts = [out] if len(texts) == 1 else out.split(_SEPARATOR)
+    parts = [out] if len(texts) == 1 else out.split(SEPARATOR)
     if len(parts) != len(texts):
         raise RuntimeError("OpenCC changed a field separator")
     result = []
     for t, part in zip(texts, parts, strict=True):
         if len(part) == len(t):  # ASCII runs verbatim, by position
             chars = list(part)
-            for m in re.finditer(_ASCII_RUN, t):
+            for m in re.finditer(ASCII_RUN, t):
                 chars[m.start() : m.end()] = list(m.group())
             part = "".join(chars)
         result.append(part)
@@ -576,9 +475,9 @@ def convert_name_decided(
     by character) or ``ambiguous`` (left out)."""
     r = _region(region)
     if name_traditional is not None and name_traditional.strip():
-        _require_clean(name_traditional, "nameTraditional")
+        require_clean(name_traditional, "nameTraditional")
         return name_traditional, "nameTraditional"
-    _require_clean(name, "name")
+    require_clean(name, "name")
     if not name.strip():
         return None, "ambiguous"
     ambiguous = ambiguous_name_chars()

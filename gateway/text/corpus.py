@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from pathlib import Path
 
 from gateway.text import convert
@@ -25,13 +26,26 @@ def sample_words() -> list[str]:
     return [w for w in SAMPLE.read_text(encoding="utf-8").splitlines() if w and w[0] != "#"]
 
 
-def disagreements(words: list[str], region: convert.Region) -> dict[str, int]:
+def disagreements(
+    words: list[str],
+    region: convert.Region,
+    groups: Counter[tuple[str, str, str]] | None = None,
+    examples: dict[tuple[str, str, str], list[str]] | None = None,
+) -> dict[str, int]:
     """Words by class: ``agree`` (engines equal), ``triaged`` (a rule decided every
-    disagreement), ``open`` (the primary engine decided alone)."""
+    disagreement), ``open`` (the primary engine decided alone). ``groups`` and ``examples``,
+    when given, collect the open spans by (Simplified, zhconv-rs, OpenCC) and their words."""
     counts = {"agree": 0, "triaged": 0, "open": 0}
     for start in range(0, len(words), 5000):
-        for c in convert.convert_decided(words[start : start + 5000], region):
+        chunk = words[start : start + 5000]
+        for word, c in zip(chunk, convert.convert_decided(chunk, region), strict=True):
             labels = set(c.decided_by.split("+"))
+            for d in c.open:
+                key = (d.source, d.primary, d.secondary)
+                if groups is not None:
+                    groups[key] += 1
+                if examples is not None:
+                    examples.setdefault(key, []).append(word)
             if convert.PRIMARY in labels:
                 counts["open"] += 1
             elif "engines" in labels:
