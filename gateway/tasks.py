@@ -24,11 +24,15 @@ from gateway.config import Settings, settings
 from gateway.delivery.deliver import deliver
 from gateway.delivery.relay import sweep_once
 from gateway.delivery.runtime import Runtime
+from gateway.privacy import masking
 
 DELIVER = "gateway.deliver"
 SWEEP = "gateway.sweep"
 POLL = "gateway.poll"
 OVERDUE = "gateway.overdue"
+PURGE_PERSONAL_DATA = "gateway.purge_personal_data"
+#: seconds between retention runs (beat); cases are due after days, an hour late is nothing
+PURGE_INTERVAL = 3600.0
 #: RabbitMQ gives up on a message redelivered this often (a poison message); the outbox row
 #: stays pending and the sweep publishes it again later, so nothing is lost
 DELIVERY_LIMIT = 20
@@ -105,11 +109,13 @@ def make_app(config: Settings) -> Celery:
             "sweep": {"task": SWEEP, "schedule": config.sweep_interval},
             "poll": {"task": POLL, "schedule": config.poll_interval},
             "overdue": {"task": OVERDUE, "schedule": config.overdue_interval},
+            "purge-personal-data": {"task": PURGE_PERSONAL_DATA, "schedule": PURGE_INTERVAL},
         },
     )
     return celery
 
 
+masking.install()  # a worker started by `celery -A gateway.tasks` masks its logs too
 app = make_app(settings())
 
 _runtime: Runtime | None = None
@@ -161,6 +167,16 @@ def overdue_task() -> int:
     from gateway.supplements.overdue import check_overdue
 
     return check_overdue(runtime())
+
+
+@app.task(name=PURGE_PERSONAL_DATA, ignore_result=True)
+def purge_personal_data_task() -> int:
+    from gateway.privacy.retention import purge_personal_data
+
+    current = runtime()
+    return purge_personal_data(
+        current.sessions, retention_days=current.settings.personal_data_retention_days
+    )
 
 
 def publish(outbox_id: str) -> None:

@@ -72,6 +72,7 @@ def cases_show(
     if as_json:
         view = dataclasses.asdict(detail)
         view.pop("application")  # personal data stays in the store, not in a terminal
+        view.pop("texts")  # names and addresses, as converted
         out.out(_json(view), highlight=False)
         return
     s = detail.summary
@@ -180,3 +181,29 @@ def outbox_wait(
             status.update(f"{pending} deliveries pending")
             time.sleep(0.2)
     out.print("nothing pending", markup=False)
+
+
+@cases_app.command("purge-personal-data")
+def cases_purge_personal_data(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            min=1,
+            help="Closed this long ago (default $GBAGW_PERSONAL_DATA_RETENTION_DAYS).",
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000)] = 200,
+) -> None:
+    """Remove the personal data of cases closed long enough ago (the signed messages stay).
+
+    Safe to run again and from several places: a case is purged once."""
+    from gateway.config import settings
+    from gateway.privacy.retention import purge_personal_data
+
+    retention_days = days or settings().personal_data_retention_days
+    purged = purge_personal_data(_sessions(), retention_days=retention_days, batch=batch)
+    out.print(
+        f"personal data removed from {purged} cases closed more than {retention_days} days ago",
+        markup=False,
+    )

@@ -57,6 +57,39 @@ def db_upgrade() -> None:
     out.print("store schema is current", markup=False)
 
 
+@db_app.command("rotate-keys")
+def db_rotate_keys(
+    batch: Annotated[int, typer.Option("--batch", min=1, max=10_000)] = 500,
+) -> None:
+    """Re-encrypt stored personal data under the first key of $GBAGW_DATA_KEYS.
+
+    Deploy the new key first in the list on every machine (the old one after it), run this,
+    then remove the old key. Safe while the gateway runs, and to run again."""
+    from gateway.privacy.rotation import rehash_batch, reseal_batch, sealed_columns
+    from gateway.store.tables import Base
+
+    engine = open_runtime().engine
+    columns = sealed_columns(Base.metadata)
+    applications = next(c for c in columns if c.name == "cases.application")
+    for spec in columns:
+        after, total = None, 0
+        while True:
+            with engine.begin() as connection:
+                after, rewritten = reseal_batch(connection, spec, after, batch)
+            total += rewritten
+            if after is None:
+                break
+        out.print(f"{spec.name}: {total} values re-encrypted", markup=False)
+    rehashed = 0
+    while True:
+        with engine.begin() as connection:
+            done = rehash_batch(connection, applications, batch)
+        rehashed += done
+        if done == 0:
+            break
+    out.print(f"identity_hashes: {rehashed} cases re-hashed", markup=False)
+
+
 def open_runtime():
     from gateway.delivery.runtime import Runtime
     from gateway.store import SchemaNotCurrent

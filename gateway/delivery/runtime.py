@@ -18,6 +18,7 @@ from gateway.notify import webhook
 from gateway.notify.events import GUANGDONG
 from gateway.outbox.policy import BreakerPolicy, RetryPolicy
 from gateway.ports import AgencyClient
+from gateway.privacy import keyring
 from gateway.registry import client_factory
 from gateway.store import ensure_schema, make_engine, session_factory
 from signing import KeyDirectory, TrustStore
@@ -62,7 +63,9 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         ensure_schema(self.settings.database_url)
-        return make_engine(self.settings.database_url)
+        engine = make_engine(self.settings.database_url)
+        keyring.bind(engine, keyring.load(self.settings))  # this deployment's data keys
+        return engine
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -17,6 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.privacy import lookup  # the module: privacy.lookup imports the store too
+from gateway.privacy.masking import remember_names
+from gateway.privacy.personal import names
 from gateway.store.digest import json_sha256
 from gateway.store.outbound import add_outbound
 from gateway.store.tables import Case, CaseEvent, PendingMaterial
@@ -89,6 +92,7 @@ def file_case(
     committed here: the caller's transaction makes the rows appear together.
     """
     now = now or dt.datetime.now(dt.UTC)
+    remember_names(names(application, texts))  # masked in this process's logs from now on
     sha = json_sha256(dict(application))
     found = _existing(session, application_no, sha)
     if found is not None:
@@ -118,6 +122,7 @@ def file_case(
                 )
             )
             session.flush()  # the case first: its unique number is what races
+            lookup.index_identities(session, case_ref, application)  # look-ups by ID number
             for pending in pending_materials:
                 session.add(
                     PendingMaterial(

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.store.tables import Case, CaseEvent, DeliveryAttempt, Message, Outbox, Receipt
@@ -193,7 +193,7 @@ def show_case(session: Session, case_ref: str) -> CaseDetail | None:
             m.kind,
             m.message_id,
             m.sha256,
-            m.size,
+            len(m.body),
             m.verified,
             m.quarantine_reason,
             m.created_at,
@@ -207,7 +207,7 @@ def show_case(session: Session, case_ref: str) -> CaseDetail | None:
                 Message.verified,
                 Message.quarantine_reason,
                 Message.created_at,
-                func.length(Message.body).label("size"),
+                Message.body,  # encrypted at rest: its length is the plaintext's once read
             )
             .where(Message.case_ref == case_ref)
             .order_by(Message.id)

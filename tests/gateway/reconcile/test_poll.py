@@ -30,6 +30,7 @@ from gateway.registry import sandbox_factory
 from gateway.render.pipeline import Pipeline
 from gateway.serve import serving
 from gateway.store import transaction
+from gateway.store.digest import sha256_hex
 from gateway.store.tables import AgencyBreaker, AgencyEvent, Case, CaseEvent, Message, Outbox
 from gateway.store.testing import Backend
 from signing import KeyDirectory
@@ -234,7 +235,8 @@ def test_an_unbelievable_answer_is_quarantined_with_its_bytes(
     assert poll_due(runtime, now=NOW, policy=POLICY, on_asked=heard.append) == 1
     assert heard[0].outcome == "quarantined"
     with transaction(db.factory, read_only=True) as session:
-        kept = session.scalars(select(Message).where(Message.body == body)).one()
+        # bodies are encrypted at rest (a fresh nonce each): found by their digest
+        kept = session.scalars(select(Message).where(Message.sha256 == sha256_hex(body))).one()
         assert (kept.via, kept.verified) == ("poll", False)
         assert "signature rejected" in (kept.quarantine_reason or "")
     assert _next_poll(db, ref) is not None and case_state(db.factory, ref)[1] == []
