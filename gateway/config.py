@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +72,26 @@ class Settings(BaseSettings):
         description="Port of the gateway's HTTP service on 127.0.0.1: `gbagw run` serves it "
         "in-process (0: a free port) and `gbagw api` listens there (0: 8080).",
     )
+    api_max_body_bytes: int = Field(
+        2_000_000,
+        gt=0,
+        description="Largest request body the HTTP service reads (413 beyond, before reading it).",
+    )
+    api_body_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a whole request body (then 408)."
+    )
+    api_rate: float = Field(
+        100.0,
+        ge=0,
+        description="Requests a second one API client may send (per api process; 0: no limit).",
+    )
+    api_burst: int = Field(
+        200, ge=1, description="Requests one API client may send at once above its rate."
+    )
+    api_push_auth: bool = Field(
+        True,
+        description="Agency pushes need a bearer token of that agency's client (agency:CODE).",
+    )
 
     # --- notifications to Guangdong (Art. 22; docs/events.md) ---------------------------------
     notify_url: str = Field(
@@ -125,6 +145,24 @@ class Settings(BaseSettings):
     )
     poll_agency_spacing: float = Field(
         0.01, ge=0, description="Seconds between the starts of two poll calls to one agency."
+    )
+
+    # --- personal data (Art. 28, PIPL; gateway/privacy) ---------------------------------------
+    data_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Data encryption keys, keyid:base64(32 bytes),…: the first encrypts, all "
+        "decrypt; empty: var/data.keyring, made on first use in the embedded mode only.",
+    )
+    personal_data_retention_days: int = Field(
+        1825,
+        ge=1,
+        description="Days after a case closes before its personal data is removed.",
+    )
+    log_level: str = Field(
+        "",
+        pattern=r"^(|(?i:debug|info|warning|error))$",
+        description="Log level of gbagw commands (debug, info, warning, error); empty: Python's "
+        "default (warnings and errors on stderr). Personal data is masked at every level.",
     )
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 XML = "application/xml; charset=utf-8"
 #: how often the push loop looks for due events, and its backoff bounds after a failure
-PUSH_POLL_SECONDS = 0.02
+PUSH_POLL_SECONDS = 0.1
 PUSH_BACKOFF_START = 0.05
 PUSH_BACKOFF_MAX = 2.0
 
@@ -139,8 +139,15 @@ class HkSandbox:
             return fault(exc.status, exc.code, exc.message, exc.detail)
         service = element.find(f"{{{NS}}}Service/{{{NS}}}ServiceCode")
         service_code = service.text if service is not None and service.text else ""
+        documents = [
+            d.get("Type", "") for d in element.iterfind(f"{{{NS}}}Documents/{{{NS}}}Document")
+        ]
         result = self.agency.submit(
-            header, FORMAT.submission_fingerprint(element), service_code, self.sign_receipt
+            header,
+            FORMAT.submission_fingerprint(element),
+            service_code,
+            self.sign_receipt,
+            documents=documents,
         )
         log.info("case %s message %s: %s", header.case_ref, header.message_id, result.decision)
         if result.decision is Decision.CONFLICT:
@@ -216,7 +223,11 @@ class HkSandbox:
     async def _push(self, client: httpx.AsyncClient, url: str, event: SandboxEvent) -> bool:
         body = await run_in_threadpool(self.notice, event)
         try:
-            response = await client.post(url, content=body, headers={"Content-Type": XML})
+            headers = {"Content-Type": XML}
+            token = self.agency.config.push_tokens.get(event.agency)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             log.info("push %s seq %d: %s", event.case_ref, event.seq, type(exc).__name__)
             return False

@@ -5,19 +5,28 @@ Every installed push receiver (entry-point group ``gba_gateway.receivers``) is m
 each serves the path its spec gives (HK: ``/cbce/v1/status-notices``); all of them
 feed the same :class:`~gateway.inbound.receive.Inbound`. ``/healthz`` says the process is up,
 ``/readyz`` that the store answers. Further routes (Guangdong, operators) are added to the app
-this factory returns.
+this factory returns. A receiver's routes admit only ``agency`` clients while
+``GBAGW_API_PUSH_AUTH`` is on; every request passes :class:`~gateway.api.guard.Guard` and every
+write is recorded by :class:`~gateway.api.audit.Audit`.
 """
 
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from gateway.api import agencies, catalogue, metrics, operations, platform
+from gateway.api.audit import Audit
+from gateway.api.auth import authenticated
+from gateway.api.guard import Guard
+from gateway.api.limits import RateLimiter
+from gateway.api.openapi import complete_description
 from gateway.inbound.receive import Inbound
 from gateway.registry import installed_receivers, receiver_factory
 
@@ -32,7 +41,9 @@ def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
     inbound = inbound or Inbound(
         runtime.sessions, runtime.trust, max_bytes=runtime.settings.max_input_bytes
     )
-    app = FastAPI(title="GBA cross-border case gateway", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="GBA cross-border case gateway", version=version("gba-gateway"), redoc_url=None
+    )
     app.state.runtime = runtime
     app.state.inbound = inbound
 
@@ -49,17 +60,34 @@ def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
         return {"status": "ready"}
 
+    app.state.metrics = metrics.Metrics(runtime.sessions)
+    app.add_middleware(metrics.RequestTimer, metrics=app.state.metrics)
+    for routes in (platform, agencies, catalogue, operations, metrics):
+        app.include_router(routes.router)
+
     #: region → the path its receiver takes pushes on (a sandbox's ``push_url``)
     app.state.push_paths = {}
+    # an agency pushes with its own client's token; Inbound checks it signed what it pushed
+    push_auth = [Depends(authenticated("agency"))] if runtime.settings.api_push_auth else []
     for region in installed_receivers():
         receiver = receiver_factory(region)(inbound)
         path = getattr(getattr(receiver, "state", None), "push_path", None)
         if path:
             app.state.push_paths[region] = path
         if isinstance(receiver, FastAPI):  # its routes join ours: later routes are not shadowed
-            app.include_router(receiver.router)
+            app.include_router(receiver.router, dependencies=push_auth)
+        elif push_auth:
+            raise TypeError(f"the {region} receiver is not a FastAPI app: no bearer check fits")
         else:  # any other ASGI app takes every path not matched before it
             app.mount("/", receiver, name=f"receiver-{region.lower()}")
+
+    settings = runtime.settings
+    app.state.rate_limiter = RateLimiter(settings.api_rate, settings.api_burst)
+    app.add_middleware(
+        Guard, max_body_bytes=settings.api_max_body_bytes, body_timeout=settings.api_body_timeout
+    )
+    app.add_middleware(Audit, sessions=runtime.sessions)  # outermost: refusals are audited too
+    complete_description(app)
     return app
 
 

@@ -31,30 +31,54 @@ def bundled_items_dir() -> Path:
 
 def check_item(item: ServiceItem) -> list[str]:
     """Problems that make an item record unacceptable (empty when it is fine)."""
+    return [message for _, message in item_problems(item)]
+
+
+def item_problems(item: ServiceItem) -> list[tuple[str, str]]:
+    """(JSON path, message) for every problem of an item record: an API names the field."""
     problems = []
     if not _ITEM_CODE.fullmatch(item.item_code):
-        problems.append("itemCode must be 18-40 upper-case letters and digits")
+        problems.append(("itemCode", "itemCode must be 18-40 upper-case letters and digits"))
     elif not uscc_valid(item.item_code[:18]):
-        problems.append("itemCode does not start with a valid unified social credit code")
+        problems.append(
+            ("itemCode", "itemCode does not start with a valid unified social credit code")
+        )
     if not uscc_valid(item.department.credit_code):
-        problems.append("department.creditCode is not a valid unified social credit code")
+        problems.append(
+            (
+                "department.creditCode",
+                "department.creditCode is not a valid unified social credit code",
+            )
+        )
     if not re.fullmatch(r"[0-9A-Z]{12}", item.base_code):
-        problems.append("baseCode must be 12 upper-case letters and digits")
+        problems.append(("baseCode", "baseCode must be 12 upper-case letters and digits"))
     if item.statutory_days is not None and item.committed_days > item.statutory_days:
         problems.append(
-            f"committedDays {item.committed_days} exceeds statutoryDays {item.statutory_days}"
+            (
+                "committedDays",
+                f"committedDays {item.committed_days} exceeds statutoryDays {item.statutory_days}",
+            )
         )
-    codes = [m.code for m in item.materials]
-    keys = [f.key for f in item.form]
-    for kind, names in (("material", codes), ("form field", keys)):
-        for dup in sorted({k for k in names if names.count(k) > 1}):
-            problems.append(f"duplicate {kind} {dup}")
-    for f in item.form:
+    for kind, where, names in (
+        ("material", "materials", [m.code for m in item.materials]),
+        ("form field", "form", [f.key for f in item.form]),
+    ):
+        for i, name in enumerate(names):
+            if name in names[:i] and name not in names[i + 1 :]:  # once, at the last repeat
+                problems.append((f"{where}[{i}]", f"duplicate {kind} {name}"))
+    for i, f in enumerate(item.form):
         if (f.type == "enum") != bool(f.enum):
-            problems.append(f"form field {f.key}: enum values go with type enum only")
-    for m in item.materials:
+            problems.append(
+                (f"form[{i}].enum", f"form field {f.key}: enum values go with type enum only")
+            )
+    for i, m in enumerate(item.materials):
         if m.deficiency_allowed and m.deficiency_days <= 0:
-            problems.append(f"material {m.code}: deficiencyAllowed needs deficiencyDays > 0")
+            problems.append(
+                (
+                    f"materials[{i}].deficiencyDays",
+                    f"material {m.code}: deficiencyAllowed needs deficiencyDays > 0",
+                )
+            )
     return problems
 
 
@@ -75,7 +99,8 @@ class Catalogue:
             raise CatalogueError(
                 f"item {item.item_code} v{item.version} published twice with different content"
             )
-        self._items[key] = item
+        # copy on write: threads reading the catalogue never see a dict change size mid-read
+        self._items = {**self._items, key: item}
 
     def get(self, item_code: str, version: int) -> ServiceItem | None:
         return self._items.get((item_code, version))

@@ -11,15 +11,18 @@ import sys
 
 import typer
 
-from gateway.cli import applications, devkit, inbound, service, supplements
+from gateway.cli import applications, clients, devkit, inbound, service, supplements
 from gateway.cli.agencies import agencies_app
 from gateway.cli.calendars import calendars_app
-from gateway.cli.common import INTERNAL, err
+from gateway.cli.common import CONFIG, INTERNAL, err
 from gateway.cli.demo import demo
 from gateway.cli.mappings import mappings_app
 from gateway.cli.operators import cases_app, outbox_app
 from gateway.cli.text import text_app
 from gateway.cli.verify import verify
+from gateway.config import settings
+from gateway.privacy.keyring import key_error_in
+from gateway.privacy.masking import configure_logging
 from signing.cli import keys_app
 
 app = typer.Typer(
@@ -35,6 +38,7 @@ devkit.register(app)
 service.register(app)
 supplements.register(app)
 inbound.register(app)
+clients.register(app)
 for group in (
     mappings_app,
     keys_app,
@@ -59,11 +63,16 @@ app.add_typer(keys_app, name="keys", help="Development keys, agency certificates
 def main() -> None:
     """Run ``gbagw``; an unexpected error is one line on stderr and exit code 4."""
     try:
+        configure_logging(settings().log_level)  # personal data masked in every log
         app()
     except SystemExit:
         raise
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence before a user's terminal
+        key_problem = key_error_in(exc)
+        if key_problem is not None:  # missing or wrong data keys: configuration, not a bug
+            err.print(f"error {key_problem}", markup=False)
+            sys.exit(CONFIG)
         err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
         sys.exit(INTERNAL)

@@ -33,6 +33,8 @@ from gateway.delivery.runtime import Runtime
 from gateway.reconcile.poll import poll_due
 from gateway.registry import sandbox_factory
 from gateway.serve import serving
+from gateway.store.clients import sandbox_push_tokens
+from gateway.store.db import transaction
 from gateway.supplements.overdue import check_overdue
 from signing import KeyDirectory
 
@@ -47,11 +49,13 @@ def sandboxes(
     faults: dict[str, dict] | None = None,
     *,
     push_urls: dict[str, str] | None = None,
+    push_tokens: dict[str, str] | None = None,
 ) -> Iterator[dict[str, str]]:
     """Serve every region named by a ``sandbox:`` URL; yield region → base URL.
 
     ``push_urls``: region → the gateway's push receiver for it (the regions with a receiver
-    installed); that region's sandbox pushes its status notices there."""
+    installed); that region's sandbox pushes its status notices there, each agency presenting
+    its bearer token from ``push_tokens`` (agency code → token)."""
     regions = sorted({a.sandbox_region for a in directory if a.sandbox_region})
     push_urls = push_urls or {}
     with contextlib.ExitStack() as stack:
@@ -63,6 +67,11 @@ def sandboxes(
                 "database": var / f"sandbox-{region.lower()}.db",
                 **({"faults": faults[region]} if faults and region in faults else {}),
                 **({"push_url": push_urls[region]} if region in push_urls else {}),
+                "push_tokens": {
+                    a.code: (push_tokens or {})[a.code]
+                    for a in directory
+                    if a.sandbox_region == region and a.code in (push_tokens or {})
+                },
             }
             urls[region] = stack.enter_context(serving(sandbox_factory(region)(config)))
         yield urls
@@ -81,10 +90,14 @@ def embedded(config: Settings, *, var: Path = Path("var")) -> Iterator[Runtime]:
     with contextlib.ExitStack() as stack:  # the api first: the sandboxes push to it
         api_url = stack.enter_context(serving(api, config.api_port or None))
         push_urls = {region: api_url + path for region, path in api.state.push_paths.items()}
-        urls = stack.enter_context(sandboxes(directory, config.keys, var, push_urls=push_urls))
+        runtime.engine  # noqa: B018 - upgrade the schema before any thread touches it
+        with transaction(runtime.sessions) as session:  # this run's sandboxes push as agencies
+            tokens = sandbox_push_tokens(session, [a.code for a in directory if a.sandbox_region])
+        urls = stack.enter_context(
+            sandboxes(directory, config.keys, var, push_urls=push_urls, push_tokens=tokens)
+        )
         runtime._directory = directory.with_sandboxes(urls)  # before anything reads it
         tasks.use_runtime(runtime)
-        runtime.engine  # noqa: B018 - upgrade the schema before any thread touches it
         _forget_publishes(runtime)
         stop = threading.Event()
         worker = WorkController(

@@ -7,6 +7,11 @@ and the gateway's roles as ``gbagw`` processes: ``run`` in the embedded mode, ``
 ``relay`` and ``beat`` in production. Each can be killed (SIGKILL) and restarted, which is what
 crash, outage and broker-loss tests need. Filing and inspection happen in-process, through
 the same store code the roles use.
+
+With ``notify=True`` the roles are configured (``GBAGW_NOTIFY_*``) to send their notifications
+to a Guangdong receiver, ``gbagw sandbox gd``, on its own fixed port with a secret of the
+cluster's: :meth:`start_receiver` / :meth:`stop_receiver` run it, :meth:`received` reads what it
+verified and recorded.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import SecretStr
 
 from gateway.config import Settings
+from gateway.privacy.keyring import new_key_entry
 
 Mode = Literal["embedded", "rabbitmq", "redis"]
 MODES: tuple[Mode, ...] = ("embedded", "rabbitmq", "redis")
@@ -39,6 +46,15 @@ BROKERS = {
     "redis": "redis://127.0.0.1:6379/0",
 }
 GBAGW = str(Path(sys.executable).with_name("gbagw"))
+RECEIVER = "receiver-GD"
+#: notification retries for tests: quick, and never dead while a receiver is down for a while
+FAST_NOTIFY = {
+    "GBAGW_NOTIFY_TIMEOUT": "5",
+    "GBAGW_NOTIFY_RETRY_BASE_DELAY": "0.2",
+    "GBAGW_NOTIFY_RETRY_CAP": "1.0",
+    "GBAGW_NOTIFY_MAX_ATTEMPTS": "1000",
+    "GBAGW_NOTIFY_BREAKER_COOLDOWN": "0.5",
+}
 
 
 def synthetic_applications(count: int, *, tag: str | None = None) -> list[dict[str, Any]]:
@@ -82,12 +98,20 @@ class Cluster:
     #: False: agencies neither push nor are polled, so a case stays ``delivered`` — for tests
     #: of delivery alone
     reconcile: bool = False
+    #: with ``reconcile``: seconds between poll runs and between two asks about a case, and
+    #: the silence after which an agency that pushes (HK) is pulled
+    poll_seconds: float = 1.0
+    pull_after_seconds: float = 3.0
+    #: True: notifications go to the Guangdong receiver (:meth:`start_receiver`)
+    notify: bool = False
+    receiver_port: int = field(default_factory=lambda: free_port())
 
     def __post_init__(self) -> None:
         from signing import KeyDirectory
 
         self.root.mkdir(parents=True, exist_ok=True)
         self.name = f"gbagw_t{uuid.uuid4().hex[:10]}"
+        self.data_keys = new_key_entry()  # one deployment: every role gets the same key
         self.keys = KeyDirectory(self.root / "keys")
         if not self.keys.trust_file.exists():
             self.keys.init()
@@ -100,6 +124,9 @@ class Cluster:
             upgrade(self.database_url)  # what an operator runs once: `gbagw db upgrade`
         self._runtime: Any = None
         self._filing: Any = None
+        from gateway.notify.webhook import new_secret
+
+        self.notify_secret = new_secret()
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -115,6 +142,7 @@ class Cluster:
             lease_seconds=20.0,
             sweep_interval=1.0,
             api_port=self.api_port,
+            data_keys=SecretStr(self.data_keys),
         )
 
     def env(self) -> dict[str, str]:
@@ -129,10 +157,20 @@ class Cluster:
             "GBAGW_LEASE_SECONDS": str(s.lease_seconds),
             "GBAGW_SWEEP_INTERVAL": str(s.sweep_interval),
             "GBAGW_API_PORT": str(s.api_port),
+            "GBAGW_DATA_KEYS": s.data_keys.get_secret_value(),
         }
         if not self.reconcile:  # nobody is ever due for a poll or a pull
             values["GBAGW_POLL_BASE_SECONDS"] = values["GBAGW_POLL_MAX_SECONDS"] = "1e9"
             values["GBAGW_PULL_AFTER_SECONDS"] = "1e9"
+        else:
+            values["GBAGW_POLL_INTERVAL"] = str(self.poll_seconds / 2)
+            values["GBAGW_POLL_BASE_SECONDS"] = str(self.poll_seconds)
+            values["GBAGW_POLL_MAX_SECONDS"] = str(self.poll_seconds)
+            values["GBAGW_PULL_AFTER_SECONDS"] = str(self.pull_after_seconds)
+        if self.notify:
+            values["GBAGW_NOTIFY_URL"] = self.notify_url
+            values["GBAGW_NOTIFY_SECRET"] = self.notify_secret
+            values.update(FAST_NOTIFY)
         base = {k: v for k, v in os.environ.items() if not k.startswith("GBAGW_")}
         return {**base, **values, **self.extra_env}
 
@@ -169,7 +207,7 @@ class Cluster:
             "region": region,
             "keys_dir": str(self.keys.path),
             "database": str(self.root / f"sandbox-{region.lower()}.db"),
-            **({"push_url": push} if push else {}),
+            **({"push_url": push, "push_tokens": self._push_tokens(region)} if push else {}),
             **settings,
         }
         path = self.root / f"sandbox-{region.lower()}.yaml"
@@ -183,6 +221,24 @@ class Cluster:
         self._write_agencies()
         return f"http://127.0.0.1:{port}"
 
+    def _push_tokens(self, region: str) -> dict[str, str]:
+        """A fresh bearer token for each of the region's agencies: pushes come from agency
+        clients, as in production."""
+        from gateway.agencies.directory import AgencyDirectory
+        from gateway.store import transaction
+        from gateway.store.clients import sandbox_push_tokens
+
+        codes = [a.code for a in AgencyDirectory.load(None) if a.format == region]
+        with transaction(self.runtime.sessions) as session:
+            return sandbox_push_tokens(session, codes, holder=f"cluster-{region.lower()}")
+
+    def reserve_sandbox(self, region: str) -> str:
+        """Fix the region's sandbox port and list its agencies in the directory without
+        starting it: roles started now find it once :meth:`start_sandbox` runs it."""
+        port = self.sandbox_ports.setdefault(region.upper(), free_port())
+        self._write_agencies()
+        return f"http://127.0.0.1:{port}"
+
     def push_url(self, region: str) -> str | None:
         """Where the region's sandbox pushes (None: the region has no push receiver)."""
         from gateway.registry import installed_receivers, receiver_factory
@@ -192,6 +248,53 @@ class Cluster:
         # a receiver only reads its Inbound per request: built without one, it tells its path
         path = receiver_factory(region.upper())(None).state.push_path
         return f"http://127.0.0.1:{self.api_port}{path}"
+
+    # --- the Guangdong receiver of notifications -----------------------------------------
+
+    @property
+    def notify_url(self) -> str:
+        from gateway.devkit.gd_receiver import PATH
+
+        return f"http://127.0.0.1:{self.receiver_port}{PATH}"
+
+    def start_receiver(self, *, unavailable_seconds: float = 0.0) -> str:
+        """Start (or restart, on the same port and SQLite file) ``gbagw sandbox gd``, which
+        verifies each notification with the cluster's secret and records it once."""
+        self._spawn(
+            RECEIVER,
+            ["sandbox", "gd", "--port", str(self.receiver_port)],
+            [
+                "--db",
+                str(self.root / "receiver-gd.db"),
+                "--unavailable-seconds",
+                str(unavailable_seconds),
+            ],
+        )
+        wait_for_port(self.receiver_port)
+        return self.notify_url
+
+    def stop_receiver(self) -> None:
+        """The receiver goes down (SIGKILL): notifications fail until it is started again."""
+        self.kill(RECEIVER)
+
+    def received(self, case_ref: str | None = None) -> list[dict[str, Any]]:
+        """What the receiver verified and recorded, in arrival order (its ``/events``): each
+        ``{"id", "type", "caseRef", "seq", "inOrder", "repeats", "event"}``."""
+        import httpx
+
+        base = f"http://127.0.0.1:{self.receiver_port}/events"
+        params = {"caseRef": case_ref} if case_ref else None
+        answer = httpx.get(base, params=params, timeout=10)
+        answer.raise_for_status()
+        return list(answer.json())
+
+    def receiver_stats(self) -> dict[str, int]:
+        """The receiver's request counts: accepted, refused (bad signature), unavailable…"""
+        import httpx
+
+        answer = httpx.get(f"http://127.0.0.1:{self.receiver_port}/stats", timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
 
     def sandbox_store(self, region: str) -> Any:
         from adapters.sandbox.store import SandboxStore  # devkit: tests may name the sandbox
@@ -221,7 +324,13 @@ class Cluster:
             },
             "agencies": agencies,
         }
-        (self.root / "agencies.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+        path = self.root / "agencies.yaml"
+        text = yaml.safe_dump(document)
+        if not path.exists() or path.read_text("utf-8") != text:
+            # atomically: a running role may read the directory at any moment
+            staged = path.with_name(f".agencies-{uuid.uuid4().hex}.yaml")
+            staged.write_text(text, encoding="utf-8")
+            staged.replace(path)
 
     # --- gateway roles ----------------------------------------------------------------------
 
@@ -300,6 +409,17 @@ class Cluster:
             time.sleep(0.2)
         return False
 
+    def wait_notified(self, timeout: float = 120.0) -> bool:
+        """True once no notification to Guangdong is pending or sending; False when
+        ``timeout`` passed first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            states = self.notification_states()
+            if states["pending"] + states["sending"] == 0:
+                return True
+            time.sleep(0.2)
+        return False
+
     def outbox_states(self) -> dict[str, int]:
         """Outbox rows per state, deliveries to agencies only (submissions, supplements):
         notifications to Guangdong, which the agencies' pushes now cause, have a webhook of
@@ -361,9 +481,12 @@ class Cluster:
 
 @contextlib.contextmanager
 def cluster(root: Path, mode: Mode = "embedded", **kwargs: Any) -> Iterator[Cluster]:
-    """A cluster with both sandbox agencies started and every role of ``mode`` running."""
+    """A cluster with both sandbox agencies (and, with ``notify=True``, the Guangdong
+    receiver) started and every role of ``mode`` running."""
     with Cluster(root, mode, **kwargs) as c:
         c.start_sandbox("HK")
         c.start_sandbox("MO")
+        if c.notify:
+            c.start_receiver()
         c.start()
         yield c

@@ -61,8 +61,11 @@ class Inbound:
         self.trust = trust
         self.max_bytes = max_bytes or settings().max_input_bytes
 
-    def receive_pushed(self, body: bytes, *, now: dt.datetime | None = None) -> Received:
-        """Store ``body`` raw, then verify, check and apply it."""
+    def receive_pushed(
+        self, body: bytes, *, pushed_by: str | None = None, now: dt.datetime | None = None
+    ) -> Received:
+        """Store ``body`` raw, then verify, check and apply it; ``pushed_by`` (the agency of
+        the authenticated client that pushed it) must be the agency that signed it."""
         now = now or dt.datetime.now(dt.UTC)
         if len(body) > self.max_bytes:
             raise BodyTooLarge(f"{len(body)} bytes; at most {self.max_bytes} are accepted")
@@ -72,6 +75,8 @@ class Inbound:
             return Received(stored.pk, stored.case_ref, None, None, None, duplicate=True)
         try:
             verified, report = self._verify(body)
+            if pushed_by is not None and verified.sender != pushed_by:
+                raise Refused(UNAUTHORISED, f"signed by {verified.sender}, pushed by {pushed_by}")
         except Refused as exc:
             return self._quarantine(stored, exc, None, None)
         return self._apply(stored, report, verified.sender, "push", now, fmt_kind(verified))

@@ -65,12 +65,14 @@ class RecordingInbound(Inbound):
         self._fail = fail_first
         self._lock = threading.Lock()
 
-    def receive_pushed(self, body: bytes, *, now: dt.datetime | None = None) -> Received:
+    def receive_pushed(
+        self, body: bytes, *, pushed_by: str | None = None, now: dt.datetime | None = None
+    ) -> Received:
         with self._lock:
             if self._fail:
                 self._fail -= 1
                 raise RuntimeError("store down")
-        received = super().receive_pushed(body, now=now)
+        received = super().receive_pushed(body, pushed_by=pushed_by, now=now)
         with self._lock:
             if received.quarantined is None:
                 root = parse_untrusted(body)  # comments dropped, as the verifier reads it

@@ -22,7 +22,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Text,
@@ -30,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gateway.store.types import UTCDateTime
+from gateway.store.types import EncryptedBytes, EncryptedJSON, EncryptedText, UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -80,7 +79,8 @@ class Case(Base):
     application_no: Mapped[str] = mapped_column(String(64))
     #: SHA-256 of the canonical JSON of ``application``: same number + same hash = a retry
     application_sha256: Mapped[str] = mapped_column(String(64))
-    application: Mapped[dict[str, Any]]
+    #: encrypted at rest (names, ID numbers, phones, addresses): gateway.privacy
+    application: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("cases.application"))
     item_code: Mapped[str] = mapped_column(String(64))
     item_version: Mapped[int] = mapped_column(Integer)
     mapping_id: Mapped[str] = mapped_column(String(128))
@@ -94,7 +94,7 @@ class Case(Base):
     #: the gateway's own event counter; ``case_events.seq`` of the latest event
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     #: ``[{"path", "original", "converted"}]``: both texts kept, never regenerated
-    texts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    texts: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON("cases.texts"))
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     #: Art. 20: Guangdong's committed due date (GD working days from acceptance)
@@ -135,7 +135,8 @@ class Message(Base):
     #: the other party: recipient of an outbound message, sender of an inbound one
     counterpart: Mapped[str | None] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64))
-    body: Mapped[bytes] = mapped_column(LargeBinary)
+    #: encrypted at rest, read back byte for byte (the signed XML names the applicant)
+    body: Mapped[bytes] = mapped_column(EncryptedBytes("messages.body"))
     #: how an inbound message came: push, pull, poll, receipt (None for outbound)
     via: Mapped[str | None] = mapped_column(String(8))
     verified: Mapped[bool] = mapped_column(Boolean)
@@ -272,7 +273,7 @@ class AgencyEvent(Base):
     #: the canonical status the mapping gave it when it was stored
     status: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[dt.datetime]
-    remarks: Mapped[str | None] = mapped_column(Text)
+    remarks: Mapped[str | None] = mapped_column(EncryptedText("agency_events.remarks"))
     #: ``[{"type", "due_date"}]`` of an INFO_REQUIRED event; the result document reference
     details: Mapped[dict[str, Any]]
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
@@ -299,8 +300,10 @@ class SupplementRequest(Base):
     state: Mapped[str] = mapped_column(String(16))
     #: ``[{"type", "due_date"}]``: agency document types and their due dates
     required: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    remarks: Mapped[str | None] = mapped_column(Text)
-    remarks_simplified: Mapped[str | None] = mapped_column(Text)
+    remarks: Mapped[str | None] = mapped_column(EncryptedText("supplement_requests.remarks"))
+    remarks_simplified: Mapped[str | None] = mapped_column(
+        EncryptedText("supplement_requests.remarks_simplified")
+    )
     opened_at: Mapped[dt.datetime]
     answered_at: Mapped[dt.datetime | None]
     #: the outbox row carrying the answer (CBCE Supplement / SIP EntregaDocumentos)
@@ -326,3 +329,151 @@ class PendingMaterial(Base):
     overdue_raised_at: Mapped[dt.datetime | None]
     forwarded_at: Mapped[dt.datetime | None]
     outbox_id: Mapped[str | None] = mapped_column(ForeignKey("outbox.id"))
+
+
+# --- text review (engine disagreements recorded at filing) ---
+
+
+class TextDisagreement(Base):
+    """A span of a filed text where the engines differed and no rule settled it (the primary
+    engine's form was sent): written with the case, listed by ``gbagw text review``. Only the
+    field path and the disagreeing characters are kept; ``context`` is NULL for personal fields."""
+
+    __tablename__ = "text_disagreements"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "path", "position"),
+        CheckConstraint("region IN ('HK', 'MO')", name="region"),
+        Index("ix_text_disagreements_region_source", "region", "source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    region: Mapped[str] = mapped_column(String(2))
+    path: Mapped[str] = mapped_column(String(200))  # form.businessScope, commitment.text …
+    position: Mapped[int] = mapped_column(Integer)  # offset of the span in the text
+    source: Mapped[str] = mapped_column(String(64))  # the Simplified characters
+    primary_form: Mapped[str] = mapped_column(String(64))  # zhconv-rs: what was sent
+    secondary_form: Mapped[str] = mapped_column(String(64))  # OpenCC
+    context: Mapped[str | None] = mapped_column(String(80))
+    recorded_at: Mapped[dt.datetime]
+
+
+# --- api clients and audit log ---
+
+
+class ApiClient(Base):
+    """A caller of the public API: its role decides its routes; only the token's hash is kept."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    #: the agency code an ``agency`` client speaks for (None for other roles)
+    agency: Mapped[str | None] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        CheckConstraint("role IN ('platform', 'agency', 'operator')", name="role"),
+        CheckConstraint("(role = 'agency') = (agency IS NOT NULL)", name="agency_role"),
+    )
+
+
+class AuditEntry(Base):
+    """One write request to the public API (or a ``gbagw clients`` change), refused or not.
+
+    Append-only: no code path updates or deletes a row, and a trigger (migration 0005)
+    refuses both on every backend. ``actor`` is the client's name at the time (``cli`` for
+    the command line); no token, body or personal data is ever recorded.
+    """
+
+    __tablename__ = "audit_log"
+    #: ``gateway.store.testing.clear`` leaves the table as it is (its trigger refuses DELETE)
+    __table_args__ = {"info": {"append_only": True}}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    #: the API client, None when no valid token was presented (or for the command line)
+    client_id: Mapped[str | None] = mapped_column(String(36))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(16))
+    #: the route template (``/v1/cases/{ref}``), or the path when no route matched
+    route: Mapped[str] = mapped_column(String(256))
+    #: what was acted on: a case reference, an outbox id, a client name
+    target: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[int] = mapped_column(Integer)
+    #: the caller's address as the server saw it (the CLI: None)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- personal data protection ---
+
+
+class IdentityHash(Base):
+    """A keyed hash (HMAC-SHA256) of a case's applicant or agent ID number: cases are found by
+    ID number through this index only, never through the encrypted application."""
+
+    __tablename__ = "identity_hashes"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "role"),
+        CheckConstraint("role IN ('applicant', 'agent')", name="role"),
+        Index("ix_identity_hashes_digest", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    role: Mapped[str] = mapped_column(String(16))
+    #: the data key whose hash key made ``digest`` (rotation recomputes it)
+    key_id: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class PersonalDataRemoval(Base):
+    """A closed case whose personal data the retention job removed (once; the signed
+    messages stay, encrypted, for the archive)."""
+
+    __tablename__ = "personal_data_removals"
+
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"), primary_key=True)
+    removed_at: Mapped[dt.datetime]
+
+
+# --- complaints and evaluations ---
+
+
+class Complaint(Base):
+    """A complaint about a case (Art. 31), tracked from ``open`` to its operator's answer."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (
+        UniqueConstraint("case_ref", "complaint_no"),
+        CheckConstraint("state IN ('open', 'answered', 'closed')", name="state"),
+        Index("ix_complaints_state", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"))
+    #: the platform's own reference: the same number again is a retry, not a new complaint
+    complaint_no: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    filed_at: Mapped[dt.datetime]
+    answer: Mapped[str | None] = mapped_column(Text)
+    #: the operator client that answered (its name, as in the audit log)
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[dt.datetime | None]
+
+
+class Evaluation(Base):
+    """The applicant's one evaluation of a concluded case (Art. 29)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
+
+    case_ref: Mapped[str] = mapped_column(ForeignKey("cases.case_ref"), primary_key=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    evaluated_at: Mapped[dt.datetime]

@@ -28,6 +28,7 @@ from gateway.domain import MessageHeader, PendingDocument, StatusEvent, StatusRe
 from gateway.inbound.testing import case_state, file_case_for
 from gateway.serve import serving
 from gateway.store import transaction
+from gateway.store.clients import Role, add_client
 from gateway.store.tables import AgencyEvent, Message
 from gateway.store.testing import Backend
 from signing import KeyDirectory, sign
@@ -75,12 +76,23 @@ def notice(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def bearer(db: Backend, agency: str) -> dict[str, str]:
+    """The header an agency pushes with: a token of a client of role ``agency:<agency>``."""
+    with transaction(db.factory) as session:
+        _, token = add_client(session, f"pusher-{agency}", Role("agency", agency))
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def gateway(db: Backend, keys: KeyDirectory) -> Iterator[httpx.Client]:
+    """The gateway's app, pushed to by HK-TD's client (the agency CASE was sent to)."""
     runtime = Runtime(Settings(database_url=db.url, keys=keys.path, max_input_bytes=200_000))
     file_case_for(db.factory, CASE, "HK-TD")
     try:
-        with serving(create_app(runtime)) as url, httpx.Client(base_url=url) as http:
+        with (
+            serving(create_app(runtime)) as url,
+            httpx.Client(base_url=url, headers=bearer(db, "HK-TD")) as http,
+        ):
             yield http
     finally:
         runtime.close()
@@ -166,7 +178,7 @@ def test_a_notice_signed_by_another_registered_agency_is_unauthorised(
     db: Backend, keys: KeyDirectory, gateway: httpx.Client
 ) -> None:
     body = notice(keys, 1, "APPROVED", sender="HK-CR")  # registered, but CASE went to HK-TD
-    assert fault(gateway.post(PATH, content=body)) == "UNAUTHORISED"
+    assert fault(gateway.post(PATH, content=body, headers=bearer(db, "HK-CR"))) == "UNAUTHORISED"
     assert case_state(db.factory, CASE) == ("filed", [])
     (message,) = messages(db)
     assert not message.verified and "HK-TD" in (message.quarantine_reason or "")
