@@ -4,10 +4,10 @@ Every installed push receiver (entry-point group ``gba_gateway.receivers``) is m
 ``/`` (a FastAPI receiver's routes are included, so routes added later are not shadowed), so
 each serves the path its spec gives (HK: ``/cbce/v1/status-notices``); all of them
 feed the same :class:`~gateway.inbound.receive.Inbound`. ``/healthz`` says the process is up,
-``/readyz`` that the store answers. Further routes (Guangdong, operators) are added to the app
-this factory returns. A receiver's routes admit only ``agency`` clients while
-``GBAGW_API_PUSH_AUTH`` is on; every request passes :class:`~gateway.api.guard.Guard` and every
-write is recorded by :class:`~gateway.api.audit.Audit`.
+``/readyz`` that the store and the broker answer. The routes of the platform, the agencies,
+the catalogue and operators come from their modules in ``gateway/api/``. A receiver's routes
+admit only ``agency`` clients while ``GBAGW_API_PUSH_AUTH`` is on; every request passes
+:class:`~gateway.api.guard.Guard` and every write is recorded by :class:`~gateway.api.audit.Audit`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
+from kombu import Connection
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -56,8 +57,10 @@ def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
         try:
             await run_in_threadpool(_ping, runtime)
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
-            log.warning("not ready: %s", exc)
-            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+            log.warning("not ready: %s", type(exc).__name__)
+            return JSONResponse(
+                {"status": "unavailable", "reason": type(exc).__name__}, status_code=503
+            )
         return {"status": "ready"}
 
     app.state.metrics = metrics.Metrics(runtime.sessions)
@@ -94,3 +97,7 @@ def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
 def _ping(runtime: Runtime) -> None:
     with runtime.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
+    broker = runtime.settings.broker_url
+    if broker:  # production: the relay publishes here; the embedded broker is in-process
+        with Connection(broker, connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)

