@@ -2,22 +2,22 @@
 
 The same functions as ``gbagw outbox list|redrive`` and ``gbagw inbound list`` (one code path
 for both channels), readable only by operators. Rows carry ids, states and reasons — never a
-message body, so no personal data leaves through these routes.
+message body, so no personal data leaves through these routes. The rows are the store's own
+dataclasses, served as they are (FastAPI describes dataclasses like models).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from gateway.api.auth import Caller, authenticated
-from gateway.outbox import list_rows, redrive
+from gateway.outbox import OutboxRow, list_rows, redrive
 from gateway.store import transaction
-from gateway.store.inbound import list_inbound
+from gateway.store.inbound import InboundRow, list_inbound
 from gateway.store.tables import Outbox
 
 router = APIRouter(tags=["operations"])
@@ -25,44 +25,9 @@ Operator = Annotated[Caller, Depends(authenticated("operator"))]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows at most.")]
 
 
-class OutboxRowOut(BaseModel):
-    """One outbound delivery (a submission, a supplement or a notification to Guangdong)."""
-
-    id: str
-    kind: str
-    destination: str
-    case_ref: str | None
-    message_id: str
-    state: Literal["pending", "sending", "delivered", "dead"]
-    attempts: int
-    next_attempt_at: dt.datetime
-    lease_owner: str | None
-    lease_expires_at: dt.datetime | None
-    outcome: str | None
-    last_error: str | None = Field(description="Why a dead row died; kept after a redrive.")
-    fault_code: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
 class Redriven(BaseModel):
     id: str
     state: Literal["pending"]
-
-
-class InboundRowOut(BaseModel):
-    """One received document; a quarantined one was never applied, ``reason`` says why."""
-
-    id: int
-    received_at: dt.datetime
-    via: str | None
-    kind: str
-    counterpart: str | None
-    case_ref: str | None
-    message_id: str
-    sha256: str
-    verified: bool
-    reason: str | None
 
 
 @router.get("/v1/outbox", summary="Outbox rows, oldest first")
@@ -74,10 +39,9 @@ def outbox(
         Query(description="Only rows in this state; `dead` lists what needs an operator."),
     ] = None,
     limit: Limit = 100,
-) -> list[OutboxRowOut]:
+) -> list[OutboxRow]:
     with transaction(request.app.state.runtime.sessions, read_only=True) as session:
-        rows = list_rows(session, state, limit=limit)
-    return [OutboxRowOut(**dataclasses.asdict(row)) for row in rows]
+        return list_rows(session, state, limit=limit)
 
 
 @router.post(
@@ -106,7 +70,6 @@ def inbound(
         bool, Query(description="Only documents never applied, with the reason.")
     ] = False,
     limit: Limit = 100,
-) -> list[InboundRowOut]:
+) -> list[InboundRow]:
     with transaction(request.app.state.runtime.sessions, read_only=True) as session:
-        rows = list_inbound(session, quarantined=quarantined, limit=limit)
-    return [InboundRowOut(**dataclasses.asdict(row)) for row in rows]
+        return list_inbound(session, quarantined=quarantined, limit=limit)

@@ -57,7 +57,7 @@ def sandboxes(
     installed); that region's sandbox pushes its status notices there, each agency presenting
     its bearer token from ``push_tokens`` (agency code → token)."""
     regions = sorted({a.sandbox_region for a in directory if a.sandbox_region})
-    push_urls = push_urls or {}
+    push_urls, tokens = push_urls or {}, push_tokens or {}
     with contextlib.ExitStack() as stack:
         urls = {}
         for region in regions:
@@ -68,9 +68,9 @@ def sandboxes(
                 **({"faults": faults[region]} if faults and region in faults else {}),
                 **({"push_url": push_urls[region]} if region in push_urls else {}),
                 "push_tokens": {
-                    a.code: (push_tokens or {})[a.code]
+                    a.code: tokens[a.code]
                     for a in directory
-                    if a.sandbox_region == region and a.code in (push_tokens or {})
+                    if a.sandbox_region == region and a.code in tokens
                 },
             }
             urls[region] = stack.enter_context(serving(sandbox_factory(region)(config)))
