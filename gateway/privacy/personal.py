@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.domain import Application
 
 ROLES = ("applicant", "agent")
 #: what the removal marker keeps: the filing, the service, the channel — no person
@@ -36,20 +39,42 @@ def names(application: Mapping[str, Any], texts: Iterable[Mapping[str, Any]] = (
     and the given name alone), and the converted forms ``texts`` kept for name fields."""
     found: set[str] = set()
     for _, person in people(application):
-        for key in ("name", "nameTraditional"):
-            if isinstance(person.get(key), str):
-                found.add(person[key])
         latin = person.get("nameLatin")
-        if isinstance(latin, Mapping):
-            surname, given = str(latin.get("surname") or ""), str(latin.get("given") or "")
-            if surname and given:
-                found.update({f"{surname} {given}", f"{given} {surname}"})
-            if len(given) >= 4:  # documents carry it alone; a lone surname (MA, NG) is no one
-                found.add(given)
+        latin = latin if isinstance(latin, Mapping) else {}
+        found |= _name_forms(
+            person.get("name"),
+            person.get("nameTraditional"),
+            latin.get("surname"),
+            latin.get("given"),
+        )
     for text in texts:
         if str(text.get("path", "")).rsplit(".", 1)[-1] in ("name", "nameTraditional"):
             found.update(v for v in (text.get("original"), text.get("converted")) if v)
     return {n.strip() for n in found if n and n.strip()}
+
+
+def names_of(application: Application) -> set[str]:
+    """:func:`names` of a validated application, read from the model (no JSON dump)."""
+    found: set[str] = set()
+    for person in (application.applicant, application.agent):
+        if person is not None:
+            found |= _name_forms(
+                person.name,
+                getattr(person, "name_traditional", None),
+                person.name_latin.surname,
+                person.name_latin.given,
+            )
+    return {n.strip() for n in found if n and n.strip()}
+
+
+def _name_forms(name: Any, traditional: Any, surname: Any, given: Any) -> set[str]:
+    found = {v for v in (name, traditional) if isinstance(v, str)}
+    surname, given = str(surname or ""), str(given or "")
+    if surname and given:
+        found.update({f"{surname} {given}", f"{given} {surname}"})
+    if len(given) >= 4:  # documents carry it alone; a lone surname (MA, NG) is no one
+        found.add(given)
+    return found
 
 
 def without_personal_data(application: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from gateway.intake.validator import ApplicationRejected, Intake, Problem
 from gateway.mappings.engine import MappingSet
 from gateway.ports import AgencyFormat
 from gateway.privacy.masking import remember_names
-from gateway.privacy.personal import names
+from gateway.privacy.personal import names_of
 from gateway.registry import installed_formats
 from gateway.render.translate import Translation, translate
 from signing import SigningKey, sign
@@ -58,7 +58,7 @@ class Pipeline:
     def accept(self, data: bytes | str | dict[str, Any]) -> Application:
         """Validate an application; an item/region with no mapping is also a rejection."""
         app = self.intake.parse(data)
-        remember_names(names(app.model_dump(mode="json", by_alias=True)))  # masked in logs
+        remember_names(names_of(app))  # masked in logs
         if self.mappings.find(app.item_code, app.item_version, app.target_region) is None:
             raise ApplicationRejected(
                 [
