@@ -30,7 +30,10 @@ def people(application: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, A
 
 
 def id_number(person: Mapping[str, Any]) -> str | None:
-    value = person.get("idNumber")
+    """The person's ID number: ``identity.number`` as filing stores the application (the
+    canonical model, by alias), or ``idNumber`` as Guangdong's wire JSON has it."""
+    identity = person.get("identity")
+    value = identity.get("number") if isinstance(identity, Mapping) else person.get("idNumber")
     return value if isinstance(value, str) and value.strip() else None
 
 

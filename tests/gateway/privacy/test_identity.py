@@ -4,6 +4,7 @@ the case, the stored digest is not a plain hash of it, another key finds nothing
 from __future__ import annotations
 
 import hashlib
+import json
 
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from gateway.privacy.lookup import cases_by_id_number
 from gateway.store import file_case, transaction
 from gateway.store.tables import IdentityHash
 from gateway.store.testing import Backend
+from signing import KeyDirectory
 from tests.gateway.privacy.conftest import KEY_ONE, KEY_TWO, bound_sessions, personal_filing
 
 
@@ -38,3 +40,20 @@ def test_another_deployments_key_finds_nothing(db: Backend) -> None:
         file_case(session, **arguments)
     with bound_sessions(db, KEY_TWO) as sessions, transaction(sessions) as session:
         assert cases_by_id_number(session, arguments["application"]["agent"]["idNumber"]) == []
+
+
+def test_a_real_filing_is_found_by_its_applicants_id_number(
+    db: Backend, keys: KeyDirectory
+) -> None:
+    """Filing stores the canonical application (``identity.number``), not the wire JSON
+    (``idNumber``): the look-up index must read that form too (it once indexed nothing)."""
+    from gateway.cases.filing import Filing
+    from gateway.devkit.examples import bundled_examples
+    from gateway.render.pipeline import Pipeline
+
+    example = bundled_examples()[0]
+    number = json.loads(example.read_text("utf-8"))["applicant"]["idNumber"]
+    with bound_sessions(db, KEY_ONE) as sessions:
+        filed = Filing(Pipeline(), keys.gateway_key(), sessions).file(example.read_bytes())
+        with transaction(sessions) as session:
+            assert cases_by_id_number(session, number) == [filed.case_ref]
