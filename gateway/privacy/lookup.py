@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.privacy import keyring as keyrings
@@ -24,22 +24,30 @@ def session_keyring(session: Session) -> Keyring:
     return keyrings.for_dialect(session.get_bind().dialect)
 
 
+def identity_rows(
+    session: Session, case_ref: str, application: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The ``identity_hashes`` rows of a case's applicant and agent, under the primary key."""
+    ring = session_keyring(session)
+    return [
+        {
+            "case_ref": case_ref,
+            "role": role,
+            "key_id": ring.primary.key_id,
+            "digest": digest(ring.primary, number),
+        }
+        for role, person in people(application)
+        if (number := id_number(person)) is not None
+    ]
+
+
 def index_identities(session: Session, case_ref: str, application: Mapping[str, Any]) -> None:
     """(Re)write the case's ID-number hashes under the primary key, in the caller's
     transaction."""
-    ring = session_keyring(session)
     session.execute(delete(IdentityHash).where(IdentityHash.case_ref == case_ref))
-    for role, person in people(application):
-        number = id_number(person)
-        if number is not None:
-            session.add(
-                IdentityHash(
-                    case_ref=case_ref,
-                    role=role,
-                    key_id=ring.primary.key_id,
-                    digest=digest(ring.primary, number),
-                )
-            )
+    rows = identity_rows(session, case_ref, application)
+    if rows:
+        session.execute(insert(IdentityHash), rows)
 
 
 def cases_by_id_number(session: Session, number: str) -> list[str]:

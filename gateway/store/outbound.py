@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gateway.store.digest import sha256_hex
@@ -28,35 +29,40 @@ def add_outbound(
 
     ``kind`` is the outbox kind (submission, supplement, notification); ``message_kind`` the
     document's own name (CaseSubmission, PedidoProcesso, …). The row is due at ``now``.
-    A message id already used outbound raises ``IntegrityError`` at flush.
+    A message id already used outbound raises ``IntegrityError``. Plain INSERTs (no unit of
+    work): the rows are written at once, in the caller's transaction.
     """
     OutboxKind(kind)  # refuse an unknown kind before the database's CHECK does
-    message = Message(
-        case_ref=case_ref,
-        direction=Direction.OUT,
-        kind=message_kind,
-        message_id=message_id,
-        counterpart=counterpart or destination,
-        sha256=sha256_hex(document),
-        body=document,
-        verified=True,
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
+    message_pk = session.scalars(
+        insert(Message).returning(Message.id),
+        [
+            {
+                "case_ref": case_ref,
+                "direction": Direction.OUT,
+                "kind": message_kind,
+                "message_id": message_id,
+                "counterpart": counterpart or destination,
+                "sha256": sha256_hex(document),
+                "body": document,
+                "verified": True,
+                "created_at": now,
+            }
+        ],
+    ).one()
     outbox_id = str(uuid.uuid4())
-    session.add(
-        Outbox(
-            id=outbox_id,
-            message_pk=message.id,
-            case_ref=case_ref,
-            kind=kind,
-            destination=destination,
-            state=OutboxState.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    session.execute(
+        insert(Outbox),
+        {
+            "id": outbox_id,
+            "message_pk": message_pk,
+            "case_ref": case_ref,
+            "kind": kind,
+            "destination": destination,
+            "state": OutboxState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     return outbox_id

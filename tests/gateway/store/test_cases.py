@@ -156,7 +156,8 @@ def test_item_versions_are_kept_and_never_rewritten(db: Backend) -> None:
 
 
 def test_losing_the_race_rereads_the_winner(db: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loser's first read saw nothing; its insert hits the unique number; it re-reads."""
+    """No look-up before the insert: a second filing of a number (a repeat, a conflict, or
+    the loser of a race) hits the unique number, reads the winner once and writes nothing."""
     import gateway.store.cases as cases
 
     with transaction(db.factory) as session:
@@ -164,16 +165,17 @@ def test_losing_the_race_rereads_the_winner(db: Backend, monkeypatch: pytest.Mon
     real = cases._existing
     reads: list[str] = []
 
-    def stale_then_real(session: object, application_no: str, sha: str) -> str | None:
+    def counted(session: object, application_no: str, sha: str) -> str | None:
         reads.append(application_no)
-        return None if len(reads) == 1 else real(session, application_no, sha)  # type: ignore[arg-type]
+        return real(session, application_no, sha)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cases, "_existing", stale_then_real)
+    monkeypatch.setattr(cases, "_existing", counted)
     with transaction(db.factory) as session:
         assert file_case(session, **filing(1), now=T0) == (filing(1)["case_ref"], False)
+    assert len(reads) == 1
     with pytest.raises(ApplicationConflict):
         reads.clear()
         with transaction(db.factory) as session:
             file_case(session, **filing(1, note="other"), now=T0)
-    assert len(reads) == 2
+    assert len(reads) == 1
     assert [_count(db, m) for m in (Case, Message, Outbox, CaseEvent)] == [1, 1, 1, 1]
