@@ -1,9 +1,10 @@
 """``POST /v1/applications`` under load: 50 concurrent platform clients on PostgreSQL.
 
-    .venv/bin/python bench/api.py [--requests 2000] [--concurrency 50]
+    .venv/bin/python bench/api.py [--requests 2000] [--concurrency 50] [--workers N]
 
-A real ``gbagw api`` process serves a throwaway PostgreSQL database (``gateway.devkit.cluster``
-in its PostgreSQL mode, no worker running, so only intake is measured: validate, convert,
+A real ``gbagw api`` (``--workers``: one process per core by default) serves a throwaway
+PostgreSQL database (``gateway.devkit.cluster`` in its PostgreSQL mode, no worker running, so
+only intake is measured: validate, convert,
 render, sign, and store case + message + outbox row in one transaction). The load comes from
 this process over loopback with ``httpx`` (one connection per client, keep-alive).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -65,13 +67,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="gbagw api processes"
+    )
     args = parser.parse_args()
 
     from gateway.store import transaction
     from gateway.store.clients import Role, add_client
 
     # one platform client files everything: its rate limit would measure the limiter
-    unlimited = {"GBAGW_API_RATE": "0"}
+    unlimited = {"GBAGW_API_RATE": "0", "GBAGW_API_WORKERS": str(args.workers)}
     with (
         tempfile.TemporaryDirectory() as tmp,
         cluster(Path(tmp), "rabbitmq", extra_env=unlimited) as c,
@@ -87,7 +92,10 @@ def main() -> None:
         latencies, statuses, elapsed = asyncio.run(load(url, token, applications, args.concurrency))
     ms = [x * 1000 for x in latencies]
     rps = len(latencies) / elapsed
-    print(f"POST /v1/applications, {len(latencies)} requests, {args.concurrency} clients")
+    print(
+        f"POST /v1/applications, {len(latencies)} requests, {args.concurrency} clients, "
+        f"{args.workers} api processes"
+    )
     print(f"  throughput  {rps:8.1f} requests/s   (target >= {TARGETS['rps']:.0f})")
     print(f"  p50         {statistics.median(ms):8.1f} ms")
     print(f"  p95         {percentile(ms, 0.95):8.1f} ms         (target <= {TARGETS['p95']:.0f})")

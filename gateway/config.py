@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="Port of the gateway's HTTP service on 127.0.0.1: `gbagw run` serves it "
         "in-process (0: a free port) and `gbagw api` listens there (0: 8080).",
     )
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes `gbagw api` serves with (one Python process uses one core).",
+    )
     api_max_body_bytes: int = Field(
         2_000_000,
         gt=0,

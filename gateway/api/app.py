@@ -94,6 +94,17 @@ def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app over a runtime configured by the environment: what each process of
+    ``gbagw api --workers N`` builds for itself (uvicorn imports this factory by name)."""
+    from gateway.config import settings
+    from gateway.delivery.runtime import Runtime
+    from gateway.privacy.masking import configure_logging
+
+    configure_logging(settings().log_level)  # a spawned worker never ran the CLI's main
+    return create_app(Runtime())
+
+
 def _ping(runtime: Runtime) -> None:
     with runtime.engine.connect() as connection:
         connection.execute(text("SELECT 1"))

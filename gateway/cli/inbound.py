@@ -74,6 +74,15 @@ def api(
         ),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes serving the port (default: $GBAGW_API_WORKERS, else 1); one per core.",
+        ),
+    ] = None,
     loglevel: Annotated[
         str, typer.Option("--loglevel", help="debug, info, warning or error.")
     ] = "info",
@@ -88,12 +97,24 @@ def api(
 
     runtime = open_runtime()
     chosen = port or settings().api_port or DEFAULT_API_PORT
+    processes = workers or settings().api_workers
     try:
         try:
-            app = create_app(runtime)
+            app = create_app(runtime)  # also proves the configuration before any worker starts
         except TrustConfigError as exc:
             err.print(f"error {exc}", markup=False)
             raise typer.Exit(CONFIG) from None
-        uvicorn.run(app, host=host, port=chosen, log_level=loglevel)
+        if processes == 1:
+            uvicorn.run(app, host=host, port=chosen, log_level=loglevel)
+            return
     finally:
         runtime.close()
+    # each worker process builds its own app (and database pool) from the same environment
+    uvicorn.run(
+        "gateway.api.app:app_from_environment",
+        factory=True,
+        workers=processes,
+        host=host,
+        port=chosen,
+        log_level=loglevel,
+    )
