@@ -9,7 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from gateway.store.digest import sha256_hex
-from gateway.store.tables import Message, Outbox
+from gateway.store.tables import Message, Outbox, table_of
 from gateway.store.vocab import Direction, OutboxKind, OutboxState
 
 
@@ -34,7 +34,7 @@ def add_outbound(
     """
     OutboxKind(kind)  # refuse an unknown kind before the database's CHECK does
     message_pk = session.scalars(
-        insert(Message).returning(Message.id),
+        insert(table_of(Message)).returning(table_of(Message).c.id),
         [
             {
                 "case_ref": case_ref,
@@ -51,7 +51,7 @@ def add_outbound(
     ).one()
     outbox_id = str(uuid.uuid4())
     session.execute(
-        insert(Outbox),
+        insert(table_of(Outbox)),
         {
             "id": outbox_id,
             "message_pk": message_pk,

@@ -11,7 +11,7 @@ the stored bytes, it never re-renders.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -46,6 +47,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for plain Core INSERTs on hot paths: ~2.5x cheaper per statement
+    than the ORM's bulk insert (measured on filing), column types (encryption) still apply."""
+    return cast(Table, model.__table__)
 
 
 class Item(Base):
