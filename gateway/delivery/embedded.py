@@ -185,7 +185,7 @@ def _forget_publishes(runtime: Runtime) -> None:
                 .where(Outbox.state == OutboxState.SENDING, Outbox.lease_owner.in_(dead))
                 .values(lease_expires_at=now)
             )
-            expire_leases(session, now=now)
+            expire_leases(session, now=now, policy=runtime.retry_policy)
 
 
 def _gone(owner: str) -> bool:

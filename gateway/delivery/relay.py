@@ -46,7 +46,8 @@ def sweep_once(runtime: Runtime, publish: Publish) -> int:
     """Take back expired leases, then publish what is due; return rows published."""
     now = dt.datetime.now(dt.UTC)
     with transaction(runtime.sessions) as session:
-        taken = expire_leases(session, now=now)
+        # a row whose every worker died goes dead after its destination's attempts
+        taken = expire_leases(session, now=now, policy=runtime.retry_policy)
     if taken:
         log.info("sweep took back %d deliveries whose worker vanished", len(taken))
     return relay_once(runtime, publish)

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.agencies.directory import Agency, AgencyDirectory
+from gateway.agencies.directory import Agency, AgencyDirectory, DirectoryError
 from gateway.config import Settings, settings
 from gateway.notify import webhook
 from gateway.notify.events import GUANGDONG
@@ -119,6 +119,14 @@ class Runtime:
         if name == GUANGDONG:
             return self.webhook
         return self.agency(name)
+
+    def retry_policy(self, destination: str) -> RetryPolicy:
+        """The destination's retry policy; the default one for a destination no longer in the
+        directory (its rows still need a bound on attempts)."""
+        try:
+            return self.destination(destination).retry
+        except DirectoryError:
+            return RetryPolicy()
 
     @cached_property
     def webhook_client(self) -> httpx.Client:

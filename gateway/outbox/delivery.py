@@ -235,7 +235,7 @@ def _store_receipt(session: Session, row: Outbox, receipt: ReceiptIn, now: dt.da
         )
 
 
-def _case_event(
+def case_event(
     session: Session, row: Outbox, event: str, detail: str, now: dt.datetime, *, final: str | None
 ) -> None:
     """One event on the row's case; a submission also moves the case to ``final``.
@@ -317,7 +317,7 @@ def record(
         text = f"{claim.message_id} {kind.value}"
         if receipt is not None:
             text += f", agency case {receipt.agency_case_ref}"
-        _case_event(session, row, "delivered", text, now, final=CaseState.DELIVERED)
+        case_event(session, row, "delivered", text, now, final=CaseState.DELIVERED)
     elif kind == Outcome.RETRYABLE and row.attempts < policy.max_attempts:
         row.state = OutboxState.PENDING
         row.last_error = detail
@@ -329,7 +329,7 @@ def record(
         if kind == Outcome.RETRYABLE:
             detail = f"gave up after {row.attempts} attempts: {detail}"
         row.last_error = f"{kind.value}: {detail}"
-        _case_event(
+        case_event(
             session, row, "undeliverable", row.last_error, now, final=CaseState.UNDELIVERABLE
         )
 

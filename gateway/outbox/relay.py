@@ -9,15 +9,16 @@ when that passes. ``expire_leases`` takes back rows whose worker vanished mid-de
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from gateway.outbox import breaker as breakers
+from gateway.outbox.delivery import case_event
 from gateway.outbox.policy import RetryPolicy
-from gateway.store.events import append_event
 from gateway.store.tables import DeliveryAttempt, Outbox
-from gateway.store.vocab import LEASE_EXPIRED, CaseState, EventSource, OutboxKind, OutboxState
+from gateway.store.vocab import LEASE_EXPIRED, CaseState, OutboxState
 
 
 def _in_flight(session: Session, now: dt.datetime) -> dict[str, int]:
@@ -87,13 +88,18 @@ def due(
 
 
 def expire_leases(
-    session: Session, *, now: dt.datetime, policy: RetryPolicy | None = None
+    session: Session,
+    *,
+    now: dt.datetime,
+    policy: RetryPolicy | Callable[[str], RetryPolicy] | None = None,
 ) -> list[str]:
     """Take back ``sending`` rows whose lease has expired: pending and due now.
 
     The lost attempt counts: a row whose every worker dies (a poison message) goes dead after
-    ``policy.max_attempts`` instead of looping forever. Rows locked by a live transaction are
-    skipped (PostgreSQL) and seen by the next sweep.
+    its destination's ``policy.max_attempts`` (``policy`` may be a function of the
+    destination) instead of looping forever, with the same case event and notification as a
+    delivery that gave up. Rows locked by a live transaction are skipped (PostgreSQL) and seen
+    by the next sweep.
     """
     rows = list(
         session.scalars(
@@ -116,22 +122,15 @@ def expire_leases(
         row.lease_owner = row.lease_token = row.lease_expires_at = None
         row.relay_until = None
         row.updated_at = now
-        if policy is not None and row.attempts >= policy.max_attempts:
+        limit = policy(row.destination) if callable(policy) else policy
+        if limit is not None and row.attempts >= limit.max_attempts:
             row.state = OutboxState.DEAD
             row.done_at = now
             row.outcome = LEASE_EXPIRED
             row.last_error = f"{LEASE_EXPIRED}: worker lost on each of {row.attempts} attempts"
-            if row.case_ref is not None:
-                state = CaseState.UNDELIVERABLE if row.kind == OutboxKind.SUBMISSION else None
-                append_event(
-                    session,
-                    row.case_ref,
-                    event="undeliverable",
-                    state=state,
-                    source=EventSource.GATEWAY,
-                    now=now,
-                    detail=row.last_error,
-                )
+            case_event(
+                session, row, "undeliverable", row.last_error, now, final=CaseState.UNDELIVERABLE
+            )
         else:
             row.state = OutboxState.PENDING
             row.next_attempt_at = now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -251,13 +252,42 @@ def test_sweep_takes_back_expired_leases(db: Backend) -> None:
 
 def test_a_row_whose_workers_keep_dying_goes_dead(db: Backend) -> None:
     outbox_id = file_one(db)
+    agency = row(db, outbox_id).destination
+    # the production sweep passes each destination's own policy
+    policies = {agency: POLICY}
     for n in range(3):
         assert take(db, outbox_id, at(100 * n), lease=30) is not None
         with transaction(db.factory) as session:
-            expire_leases(session, now=at(100 * n + 31), policy=POLICY)
+            expire_leases(session, now=at(100 * n + 31), policy=policies.__getitem__)
     dead = row(db, outbox_id)
     assert (dead.state, dead.outcome) == ("dead", "lease_expired")
     assert "3 attempts" in (dead.last_error or "")
+    # as when a delivery gives up: the case is undeliverable and Guangdong is told, once
+    with transaction(db.factory) as session:
+        case = session.get(Case, CASE_REF)
+        assert case is not None and case.state == "undeliverable"
+        told = session.scalars(
+            select(Outbox.id).where(Outbox.case_ref == CASE_REF, Outbox.kind == "notification")
+        ).all()
+    assert len(told) == 1
+
+
+def test_the_sweep_bounds_attempts_by_each_destinations_policy(db: Backend, tmp_path: Path) -> None:
+    """``gbagw beat``'s sweep (and the embedded one) give expire_leases the directory's
+    policies: without them a poison message was taken back forever."""
+    from gateway.config import Settings
+    from gateway.delivery.relay import sweep_once
+    from gateway.delivery.runtime import Runtime
+
+    runtime = Runtime(Settings(database_url=db.url, keys=tmp_path / "keys"))
+    outbox_id = file_one(db)
+    limit = runtime.retry_policy(row(db, outbox_id).destination).max_attempts
+    assert runtime.retry_policy("NO-SUCH-AGENCY") == RetryPolicy()
+    for _ in range(limit):
+        assert take(db, outbox_id, dt.datetime.now(dt.UTC), lease=0.001) is not None
+        sweep_once(runtime, publish=lambda outbox_id: None)
+    assert row(db, outbox_id).state == "dead"
+    runtime.close()
 
 
 def test_unknown_outcome_is_refused(db: Backend) -> None:
