@@ -158,7 +158,8 @@ def _add_closed(runtime, template_ref: str, count: int) -> None:
                     "next_poll_at": None,
                 }
             )
-        session.execute(insert(Case), rows)
+        if rows:  # --closed 100 or fewer: nothing to add
+            session.execute(insert(Case), rows)
 
 
 def _sweep(runtime, refs: list[str], rounds: int = 3) -> float:
