@@ -8,6 +8,13 @@ place in the timeline; the same sequence with other content keeps the first and 
 A terminal state (completed, rejected, withdrawn; approved may only become completed) is never
 left. A sequence that jumps past the last one is recorded as a gap for the caller to pull.
 
+Events below a terminal one may still arrive (a gap filled after the case closed): they are
+stored and are case events like any other, so the history ends equal to the in-order one, and
+for an agency's consistent sequence the fold keeps the terminal state anyway. Should they fold
+to another state (an agency contradicting itself: a lower terminal under the one we closed
+on), the case keeps the state it closed with and the contradiction is recorded — Guangdong was
+already told the result.
+
 The case row is locked first (``FOR UPDATE``; SQLite's writer lock), so a push and a poll for
 one case never interleave.
 """
@@ -145,6 +152,16 @@ def apply(
 
     state_before = case.state
     folded, _ = fold((e.seq, e.agency_status, e.status) for e in known.values())
+    if state_before in TERMINAL and folded != state_before:
+        append_event(
+            session,
+            case_ref,
+            event="terminal-kept",
+            source="gateway",
+            now=now,
+            detail=f"{source}: the events now fold to {folded}; the case stays {state_before}",
+        )
+        folded = state_before
     gaps = _gaps(highest_before, stored, known)
     for first, last in gaps:
         append_event(

@@ -2,11 +2,13 @@
 
 A run claims the due cases in one short transaction — ``WHERE next_poll_at <= now ORDER BY
 next_poll_at LIMIT batch`` on ``ix_cases_next_poll_at`` (closed cases have no
-``next_poll_at``, so they cost nothing), rows locked ``SKIP LOCKED`` so overlapping runs never
-ask about one case twice — and reschedules each claimed case *before* asking, as if the ask
-would fail: a crash, a timeout or an unbelievable answer leaves the case due again later, and
-one bad case never blocks the batch. A good answer reschedules it again through
-:func:`gateway.reconcile.schedule.after_contact` (or clears the schedule when terminal).
+``next_poll_at``, so they cost nothing; a closed case still missing events keeps one for a few
+asks, :func:`gateway.reconcile.schedule.after_closing`), rows locked ``SKIP LOCKED`` so
+overlapping runs never ask about one case twice — and reschedules each claimed case *before*
+asking, as if the ask would fail: a crash, a timeout or an unbelievable answer leaves the case
+due again later, and one bad case never blocks the batch. A good answer reschedules it again
+through :func:`gateway.reconcile.schedule.after_contact` (or clears the schedule when
+terminal and nothing is missing).
 
 Per agency: at most ``limit`` calls per run (its other due cases are deferred to the next
 run, so one agency's backlog never starves another's), at least ``spacing`` seconds between
@@ -35,7 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.outbox import breaker
 from gateway.ports import AgencyCallFailed, AgencyClient, Outcome
-from gateway.reconcile.schedule import PollPolicy, after_failure, is_open, pushes
+from gateway.reconcile.apply import TERMINAL
+from gateway.reconcile.schedule import PollPolicy, after_closing, after_failure, is_open, pushes
 from gateway.store import transaction
 from gateway.store.events import append_event
 from gateway.store.tables import AgencyEvent, Case, CaseEvent
@@ -87,7 +90,7 @@ def poll_due(
     spacing: float | None = None,
     on_asked: Callable[[Asked], None] | None = None,
 ) -> int:
-    """Ask the agencies about one batch of open cases whose ``next_poll_at`` is due; apply
+    """Ask the agencies about one batch of cases whose ``next_poll_at`` is due; apply
     what they answer; return how many cases were asked.
 
     ``batch``, ``limit`` (calls per agency) and ``spacing`` (seconds between two calls to one
@@ -133,7 +136,8 @@ def poll_due(
 
 def due_query(now: dt.datetime, *, batch: int, blocked: set[str]) -> Select[Case]:
     """The sweep's one read: due cases, most overdue first, through ``ix_cases_next_poll_at``
-    (closed cases have no ``next_poll_at``: they are not in the range read)."""
+    (closed cases have no ``next_poll_at``, but for a few asks while events are missing: they
+    are not in the range read)."""
     query = (
         select(Case)
         .where(Case.next_poll_at <= now)
@@ -155,16 +159,22 @@ def claim(
     policy: PollPolicy,
     defer: dt.timedelta,
 ) -> list[Due]:
-    """Claim up to ``batch`` due open cases, at most ``limit`` per agency (one for an agency
-    being probed, none for one paused by its breaker), rescheduling each as if its ask will
-    fail; due cases over an agency's limit are deferred by ``defer``."""
+    """Claim up to ``batch`` due cases — open ones, and closed ones still to be asked for
+    missing events — at most ``limit`` per agency (one for an agency being probed, none for
+    one paused by its breaker), rescheduling each as if its ask will fail; due cases over an
+    agency's limit are deferred by ``defer``."""
     with transaction(sessions) as session:
         blocked, probing = breaker.paused(session, now)
         rows = list(session.scalars(due_query(now, batch=batch, blocked=blocked)))
         taken: list[Case] = []
         per_agency: Counter[str] = Counter()
         for case in rows:
-            if not is_open(case.state):  # closed by a path that did not clear it
+            closed = not is_open(case.state)
+            # not delivered, or closed with nothing (more) to ask for: off the schedule
+            if closed and (
+                case.state not in TERMINAL
+                or after_closing(session, case, now=now, policy=policy) is None
+            ):
                 case.next_poll_at = None
                 continue
             cap = 1 if case.agency in probing else limit
@@ -172,7 +182,11 @@ def claim(
                 case.next_poll_at = now + defer
                 continue
             per_agency[case.agency] += 1
-            case.next_poll_at = after_failure(case, now=now, policy=policy)
+            case.next_poll_at = (
+                after_closing(session, case, now=now, policy=policy, asking=True)
+                if closed
+                else after_failure(case, now=now, policy=policy)
+            )
             taken.append(case)
         since = _since(session, taken)
         return [Due(c.case_ref, c.agency, c.region, since[c.case_ref]) for c in taken]

@@ -1,9 +1,11 @@
 """When to ask an agency about a case next: ``cases.next_poll_at``.
 
-Only open cases have one. A case gets it when its submission is delivered, keeps it while the
+Open cases have one. A case gets it when its submission is delivered, keeps it while the
 agency reports open states, and loses it (NULL) with a terminal state, so a poll sweep —
 ``WHERE next_poll_at <= now ORDER BY next_poll_at LIMIT batch`` on ``ix_cases_next_poll_at``
-— reads open cases only and costs the same whatever the number of closed ones.
+— costs the same whatever the number of closed cases. The one exception is bounded: a case
+closed with a gap in its sequence keeps a schedule for at most ``gap_asks`` more asks for the
+missing events, where asking can bring them (:func:`after_closing`, :mod:`.gaps`).
 
 Intervals grow with the case's age (since it was filed; delivery follows within seconds): the
 policy's ``base`` for the first hour, then doubling per day of age, capped. An agency of a
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from gateway.config import Settings, settings
+from gateway.reconcile import gaps
 from gateway.reconcile.apply import TERMINAL
 from gateway.registry import installed_receivers
 from gateway.store.tables import Case
@@ -39,6 +42,8 @@ class PollPolicy:
     cap: float = 6 * 3600.0
     #: an agency that pushes is pulled only after this long without contact
     pull_after: float = 3600.0
+    #: a case closed with a gap in its sequence is asked at most this often for the rest
+    gap_asks: int = 5
 
     @classmethod
     def from_settings(cls, config: Settings) -> PollPolicy:
@@ -63,6 +68,12 @@ class PollPolicy:
         seconds = max(silent.total_seconds() / 2, self.base)
         return dt.timedelta(seconds=min(seconds, max(self.cap, self.base)))
 
+    def gap_retry(self, asked: int) -> dt.timedelta:
+        """The wait before asking a closed case again for missing events, after ``asked``
+        asks: ``base`` quadrupling per ask (30 s, 2 min, 8 min … by default), at most
+        ``cap`` — an agency that resends at all does so within hours, not days."""
+        return dt.timedelta(seconds=min(self.base * 4 ** min(asked, 31), max(self.cap, self.base)))
+
 
 def current_policy() -> PollPolicy:
     """The process's policy, from :func:`gateway.config.settings`."""
@@ -72,6 +83,13 @@ def current_policy() -> PollPolicy:
 def pushes(region: str) -> bool:
     """Does the region's format push status (a receiver is installed for it)?"""
     return region in installed_receivers()
+
+
+def asking_fills_gaps(region: str) -> bool:
+    """Can asking the agency again bring a missing event? Not where the region pushes: its
+    pull (CBCE) returns the latest notice only, so only a push can fill a gap. Where it cannot
+    push (SIP), ``DesdeSequencia`` = the sequence before the gap has every later event resent."""
+    return not pushes(region)
 
 
 def is_open(state: str) -> bool:
@@ -99,9 +117,10 @@ def after_delivery(
     if case is None:
         return
     case.last_contact_at = now
-    case.next_poll_at = (
-        None if case.state in TERMINAL else next_ask(case, now=now, policy=_policy(policy))
-    )
+    if case.state in TERMINAL:
+        case.next_poll_at = after_closing(session, case, now=now, policy=_policy(policy))
+    else:
+        case.next_poll_at = next_ask(case, now=now, policy=_policy(policy))
 
 
 def after_contact(
@@ -113,23 +132,51 @@ def after_contact(
     policy: PollPolicy | None = None,
 ) -> None:
     """The agency told us something about the case: note the contact and reschedule (a
-    terminal state clears the schedule, so closed cases cost a sweep nothing)."""
+    terminal state clears the schedule, so closed cases cost a sweep nothing — unless events
+    are missing: :func:`after_closing`)."""
     case = session.get(Case, case_ref)
     if case is None:
         return
     case.last_contact_at = now
     if state in TERMINAL:
-        case.next_poll_at = None
+        case.next_poll_at = after_closing(session, case, now=now, policy=_policy(policy))
     else:
         case.next_poll_at = next_ask(case, now=now, policy=_policy(policy))
 
 
 def pull_soon(session: Session, case_ref: str, *, now: dt.datetime) -> None:
-    """A gap in the agency's sequence was seen: ask the agency about the case at once."""
+    """A gap in the agency's sequence was seen: ask the agency about the case at once —
+    unless the case has left the schedule (closed, and asking cannot bring what is missing)."""
     case = session.get(Case, case_ref)
-    if case is None:
+    if case is None or case.next_poll_at is None:
         return
     case.next_poll_at = now
+
+
+def after_closing(
+    session: Session, case: Case, *, now: dt.datetime, policy: PollPolicy, asking: bool = False
+) -> dt.datetime | None:
+    """When to ask about the closed ``case`` again: only while events below its last one are
+    missing and asking can bring them, at most ``policy.gap_asks`` times, backed off; else
+    None, and a gap still open is recorded as given up (once), so it stays visible.
+
+    ``asking``: the sweep asks now; the ask is recorded and the time returned is the one after
+    it, as if it fails (the answer reschedules through :func:`after_contact`)."""
+    missing = gaps.missing(session, case)
+    if not missing:
+        return None
+    asked = gaps.asks(session, case.case_ref)
+    if not asking_fills_gaps(case.region):
+        why = f"a pull from {case.agency} returns its latest notice only"
+    elif asked >= policy.gap_asks:
+        why = f"{case.agency} was asked {asked} times after the case closed"
+    else:
+        if asking:
+            asked += 1
+            gaps.record_ask(session, case, missing, ask=asked, of=policy.gap_asks, now=now)
+        return now + policy.gap_retry(asked)
+    gaps.give_up(session, case, missing, why=why, now=now)
+    return None
 
 
 def after_failure(case: Case, *, now: dt.datetime, policy: PollPolicy) -> dt.datetime | None:

@@ -3,7 +3,8 @@
 Checks first (the case exists, the signer is the agency the case was routed to, the report is
 addressed to the gateway, every status code is known to the case's mapping), then in the
 caller's transaction: :func:`~gateway.reconcile.apply.apply`, the lifecycle consequences with
-the newly stored events, and a pull at once when the sequence has a gap.
+the newly stored events (none for a case that was closed already), and a pull at once when the
+sequence has a gap (also for a closed case, while asking can fill it: schedule.after_closing).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.cases import lifecycle
 from gateway.domain import StatusReport
 from gateway.reconcile import schedule
-from gateway.reconcile.apply import Applied, Event, apply
+from gateway.reconcile.apply import TERMINAL, Applied, Event, apply
 from gateway.store.tables import AgencyEvent, Case
 from gateway.supplements.mapping import case_mapping
 from signing.parties import GATEWAY_PARTY
@@ -101,6 +102,8 @@ def apply_report(
     case = session.get(Case, case_ref)
     if case is not None and case.agency_case_ref is None and report.agency_case_ref:
         case.agency_case_ref = report.agency_case_ref
+    # events filled in below the terminal one of a closed case are history: they open no
+    # supplement request (nor anything else) for a case the agency has already closed
     new_events = (
         list(
             session.scalars(
@@ -109,7 +112,7 @@ def apply_report(
                 .order_by(AgencyEvent.seq)
             )
         )
-        if applied.stored
+        if applied.stored and applied.state_before not in TERMINAL
         else []
     )
     lifecycle.status_applied(

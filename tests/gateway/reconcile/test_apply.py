@@ -1,8 +1,9 @@
 """Reconciliation by sequence: arrival order, repeats and late fills change nothing.
 
 Run on SQLite and PostgreSQL (the ``db`` fixture). The property: for any shuffle of a case's
-notices, with duplicates and with drops later filled by a pull, the final state and the
-timeline equal those of the in-order sequence.
+notices, with duplicates and with drops later filled by a pull (also after the case closed),
+the final state, the timeline and the case's history of agency statuses equal those of the
+in-order sequence.
 """
 
 from __future__ import annotations
@@ -52,10 +53,16 @@ def deliver(db: Backend, case_ref: str, batch: list[Event], source: str = "push"
         return apply(session, case_ref, batch, source=source, canonical=canonical, now=T0)
 
 
-def outcome(db: Backend, case_ref: str) -> tuple[str, list]:
+def outcome(db: Backend, case_ref: str) -> tuple[str, list, list]:
+    """State, timeline, and the status case events (one per agency event, by its sequence)."""
     with transaction(db.factory, read_only=True) as session:
         state = session.scalar(select(Case.state).where(Case.case_ref == case_ref))
-        return state, timeline(session, case_ref)
+        statuses = session.execute(
+            select(CaseEvent.agency_seq, CaseEvent.agency_status)
+            .where(CaseEvent.case_ref == case_ref, CaseEvent.event == "status")
+            .order_by(CaseEvent.agency_seq)
+        ).all()
+        return state, timeline(session, case_ref), [tuple(row) for row in statuses]
 
 
 @given(
@@ -97,8 +104,37 @@ def test_a_terminal_state_is_never_left(db: Backend) -> None:
     deliver(db, case_ref, events(["RECEIVED", "REJECTED"]))
     later = deliver(db, case_ref, events(["IN_PROGRESS"], [3]))
     assert later.state_after == "REJECTED" and later.stored == (3,)
-    state, steps = outcome(db, case_ref)
+    state, steps, _ = outcome(db, case_ref)
     assert state == "REJECTED" and [s.applied for s in steps] == [True, True, False]
+
+
+def test_a_gap_filled_after_the_case_closed_completes_its_history_in_the_closed_state(
+    db: Backend,
+) -> None:
+    sequence = events(SCENARIOS["happy"])
+    in_order = new_case(db)
+    deliver(db, in_order, sequence, source="poll")
+    case_ref = new_case(db)
+    closed = deliver(db, case_ref, sequence[1:], source="poll")  # SIP held seq 1 back
+    assert closed.state_after == "COMPLETED" and closed.gaps == ((1, 1),)
+    filled = deliver(db, case_ref, sequence, source="poll")  # asked from before the gap
+    assert filled.stored == (1,) and filled.duplicates == (2, 3, 4, 5)
+    assert filled.state_before == filled.state_after == "COMPLETED"
+    assert outcome(db, case_ref) == outcome(db, in_order)
+
+
+def test_a_lower_terminal_filled_in_after_the_case_closed_does_not_change_it(
+    db: Backend,
+) -> None:
+    case_ref = new_case(db)
+    deliver(db, case_ref, events(["RECEIVED", "APPROVED", "COMPLETED"], [1, 3, 4]))
+    late = deliver(db, case_ref, events(["REJECTED"], [2]), source="pull")  # contradicts
+    assert late.stored == (2,) and late.state_after == "COMPLETED" and not late.changed
+    state, steps, statuses = outcome(db, case_ref)
+    assert state == "COMPLETED" and (2, "REJECTED") in statuses  # kept, and in the history
+    with transaction(db.factory, read_only=True) as session:
+        kinds = session.scalars(select(CaseEvent.event).where(CaseEvent.case_ref == case_ref))
+        assert "terminal-kept" in set(kinds)
 
 
 def test_approved_may_only_become_completed() -> None:
@@ -142,4 +178,4 @@ def test_an_unknown_status_code_is_refused_before_anything_is_stored(db: Backend
             canonical=strict,
             now=T0,
         )
-    assert outcome(db, case_ref) == ("filed", [])
+    assert outcome(db, case_ref) == ("filed", [], [])

@@ -24,6 +24,7 @@ from gateway.delivery.runtime import Runtime
 from gateway.devkit.examples import bundled_examples
 from gateway.inbound.testing import case_state, file_case_for
 from gateway.ports import AgencyCallFailed, AgencyClient, DeliveryResult, Outcome, Polled
+from gateway.reconcile import gaps, schedule
 from gateway.reconcile.poll import UNKNOWN_AT_AGENCY, Asked, poll_due
 from gateway.reconcile.schedule import PollPolicy
 from gateway.registry import sandbox_factory
@@ -166,6 +167,56 @@ def test_since_is_the_last_applied_sequence_or_the_end_of_the_gap_free_prefix(
     assert sorted(runtime.fakes["MO-DSAT"].asked) == [(complete, 2), (gapped, 2)]
 
 
+def _gap_events(db: Backend, ref: str) -> list[tuple[str, str | None]]:
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.execute(
+            select(CaseEvent.event, CaseEvent.detail)
+            .where(CaseEvent.case_ref == ref, CaseEvent.event.in_([gaps.ASKED, gaps.GIVEN_UP]))
+            .order_by(CaseEvent.seq)
+        )
+        return [(event, detail) for event, detail in rows]
+
+
+def test_a_closed_case_with_a_gap_is_asked_again_boundedly_one_without_is_not(
+    db: Backend, settings: Settings
+) -> None:
+    gapped = _open_case(db, 70, "MO-DSAT", state="COMPLETED", due=None)
+    whole = _open_case(db, 71, "MO-DSAT", state="COMPLETED", due=None)
+    pushed = _open_case(db, 72, "HK-TD", region="HK", state="COMPLETED", due=None)
+    _agency_events(db, gapped, [2, 3])  # seq 1 held back; 3 closed the case
+    _agency_events(db, whole, [1, 2, 3])
+    _agency_events(db, pushed, [3])
+    with transaction(db.factory) as session:  # the answers that closed them
+        for ref in (gapped, whole, pushed):
+            schedule.after_contact(session, ref, state="COMPLETED", now=NOW, policy=POLICY)
+    # no gap: off the schedule; HK's pull brings the latest notice only: given up at once
+    assert (_next_poll(db, whole), _next_poll(db, pushed)) == (None, None)
+    assert _next_poll(db, gapped) == NOW + POLICY.gap_retry(0)
+    (given_up,) = _gap_events(db, pushed)
+    assert given_up[0] == gaps.GIVEN_UP and "1–2" in (given_up[1] or "")
+
+    # the agency stays down: every ask counts, each backed off more, then it stops
+    down = AgencyCallFailed(DeliveryResult(Outcome.RETRYABLE, detail="HTTP 503"))
+    runtime = FakeRuntime(settings, {"MO-DSAT": FakeClient({gapped: down})})
+    waits = []
+    while (due := _next_poll(db, gapped)) is not None:
+        assert poll_due(runtime, now=due, policy=POLICY) == (
+            1 if len(waits) < POLICY.gap_asks else 0
+        )
+        nxt = _next_poll(db, gapped)
+        waits.append(None if nxt is None else nxt - due)
+    assert waits == [POLICY.gap_retry(n) for n in range(1, POLICY.gap_asks + 1)] + [None]
+    # asked from the sequence before the gap, so SIP resends it; never about the others
+    assert runtime.fakes["MO-DSAT"].asked == [(gapped, None)] * POLICY.gap_asks
+    assert "HK-TD" not in runtime.fakes
+    history = _gap_events(db, gapped)
+    assert [e for e, _ in history] == [gaps.ASKED] * POLICY.gap_asks + [gaps.GIVEN_UP]
+    assert "sequence 1 never received" in (history[-1][1] or "")
+    assert _gap_events(db, whole) == []
+    assert poll_due(runtime, now=NOW + dt.timedelta(days=365), policy=POLICY) == 0
+    assert case_state(db.factory, gapped) == ("COMPLETED", [2, 3])  # the terminal state kept
+
+
 def test_unknown_at_the_agency_is_a_case_event_once_in_a_row(
     db: Backend, settings: Settings
 ) -> None:
@@ -299,16 +350,7 @@ def sandbox(
     [
         ("MO", {}),
         ("MO", {"duplicate_notices": True}),
-        pytest.param(
-            ("MO", {"out_of_order_notices": True}),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="defect: the SIP sandbox now really holds seq 1 back; the poll that "
-                "brings the final step clears the schedule, so the gap (seq 1) is never "
-                "asked for again (polling closed cases with gaps needs a bound: HK pulls "
-                "return only the latest notice)",
-            ),
-        ),
+        ("MO", {"out_of_order_notices": True}),
         ("HK", {}),
         ("HK", {"duplicate_notices": True}),
         ("HK", {"out_of_order_notices": True}),
@@ -335,11 +377,16 @@ def test_a_delivered_case_completes_by_polls_alone(
         for _ in range(10):
             now += dt.timedelta(hours=2)  # past every interval, HK's silence threshold too
             asked += poll_due(runtime, now=now, policy=POLICY)
-            if case_state(db.factory, filed.case_ref)[0] == "COMPLETED":
+            # closed, and nothing more to ask for (SIP out of order: the held-back seq 1)
+            if case_state(db.factory, filed.case_ref)[0] == "COMPLETED" and (
+                _next_poll(db, filed.case_ref) is None
+            ):
                 break
         state, seqs = case_state(db.factory, filed.case_ref)
         assert state == "COMPLETED", (state, seqs, asked)
         assert seqs == ([1, 2, 3, 4, 5] if region == "MO" else [5])  # HK pull: the latest only
+        if region == "MO":  # a gap (out of order) was filled by asking again, not given up
+            assert gaps.GIVEN_UP not in [e for e, _ in _gap_events(db, filed.case_ref)]
         assert _next_poll(db, filed.case_ref) is None or poll_due(runtime, now=now) == 0
         assert poll_due(runtime, now=now + dt.timedelta(days=30)) == 0  # closed: never asked
         with transaction(runtime.sessions, read_only=True) as session:

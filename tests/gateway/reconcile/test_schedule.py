@@ -1,22 +1,24 @@
 """When the gateway asks an agency about a case next (``cases.next_poll_at``): intervals grow
-with age, HK (which pushes) is pulled only after silence, a terminal state clears the schedule,
-and the sweep's due query reads open cases through ``ix_cases_next_poll_at`` however many
-closed cases there are — on SQLite and PostgreSQL."""
+with age, HK (which pushes) is pulled only after silence, a terminal state clears the schedule
+(unless events are missing: a few more asks), and the sweep's due query reads open cases
+through ``ix_cases_next_poll_at`` however many closed cases there are — on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import event, insert, select, text, update
 
 from gateway.inbound.testing import file_case_for
 from gateway.reconcile import schedule
 from gateway.reconcile.poll import claim, due_query
 from gateway.reconcile.schedule import PollPolicy
 from gateway.store import transaction
-from gateway.store.tables import Case
+from gateway.store.tables import AgencyEvent, Case
 from gateway.store.testing import Backend
 
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -151,6 +153,81 @@ def test_the_due_query_reads_open_cases_through_the_index_whatever_is_closed(
     # and the claim asks about the open cases only
     claimed = claim(db.factory, now=NOW, batch=50, limit=50, policy=POLICY, defer=10 * S)
     assert sorted(d.case_ref for d in claimed) == sorted(open_refs)
+
+
+def _closed(db: Backend, ref: str, seqs: list[int]) -> str:
+    """A case the agency closed with events ``seqs`` (the highest closed it), rescheduled by
+    the contact that brought them."""
+    _case(db, ref, "MO-DSAT", "MO")
+    with transaction(db.factory) as session:
+        for seq in seqs:
+            session.add(
+                AgencyEvent(
+                    case_ref=ref,
+                    seq=seq,
+                    agency_status="CONCLUIDO",
+                    status="COMPLETED",
+                    changed_at=NOW,
+                    details={},
+                    source="poll",
+                    recorded_at=NOW,
+                )
+            )
+        session.execute(
+            update(Case).where(Case.case_ref == ref).values(state="COMPLETED", last_seq=max(seqs))
+        )
+        schedule.after_contact(session, ref, state="COMPLETED", now=NOW, policy=POLICY)
+    return ref
+
+
+def _statements(db: Backend) -> Callable[[], int]:
+    """Count the SQL statements sent from now on (read with the returned function)."""
+    sent: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *args: object) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+
+    def count() -> int:
+        event.remove(db.engine, "before_cursor_execute", note)
+        return len(sent)
+
+    return count
+
+
+def test_a_sweep_asks_a_closed_case_only_while_events_are_missing_whatever_else_is_closed(
+    db: Backend,
+) -> None:
+    busy = _case(db, "GBA-00000000000000000D01", "MO-DSAT", "MO")
+    with transaction(db.factory) as session:
+        session.execute(
+            update(Case).where(Case.case_ref == busy).values(state="IN_PROGRESS", next_poll_at=NOW)
+        )
+    whole = _closed(db, "GBA-00000000000000000D02", [1, 2, 3])
+    gapped = _closed(db, "GBA-00000000000000000D03", [1, 3])
+    assert _row(db, whole).next_poll_at is None  # closed, nothing missing: off the schedule
+    assert _row(db, gapped).next_poll_at == NOW + POLICY.gap_retry(0)
+
+    def sweep() -> tuple[list[str], int]:
+        with transaction(db.factory) as session:  # both due again
+            session.execute(
+                update(Case).where(Case.case_ref.in_([busy, gapped])).values(next_poll_at=NOW)
+            )
+        count = _statements(db)
+        claimed = claim(db.factory, now=NOW, batch=50, limit=50, policy=POLICY, defer=10 * S)
+        return sorted(d.case_ref for d in claimed), count()
+
+    few = sweep()
+    _add_closed(db, whole, 3000)
+    many = sweep()
+    # the same cases asked, with the same statements: closed cases without gaps cost nothing
+    assert few == many and few[0] == sorted([busy, gapped]), (few, many)
+    since = {
+        d.case_ref: d.since_seq
+        for d in claim(db.factory, now=NOW + D, batch=50, limit=50, policy=POLICY, defer=S)
+    }
+    assert since[gapped] == 1  # DesdeSequencia: the sequence before the gap
 
 
 @pytest.mark.parametrize("state", ["filed", "COMPLETED"])
