@@ -201,9 +201,11 @@ class HkSandbox:
     async def push_forever(self, url: str) -> None:
         """POST each due notice to the gateway; retry failures with a growing backoff.
 
-        204 (or any 2xx) marks the event pushed. A 4xx means the gateway will never take this
-        notice (bad signature, unknown case…): logged and not retried, as the spec says. 5xx,
-        429 and connection errors are retried.
+        The event is marked pushed once the gateway has answered for the notice itself: 2xx
+        (stored), or a 4xx CBCE Fault (stored and refused for good: bad signature, unknown
+        case…), which the spec says not to retry. Every other answer is retried, 401 and 403
+        included: a refused token means the gateway read and stored nothing, so giving up
+        would lose the notice (e.g. one pushed while the agency's token is being re-issued).
         """
         backoff = PUSH_BACKOFF_START
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
@@ -232,13 +234,26 @@ class HkSandbox:
             log.info("push %s seq %d: %s", event.case_ref, event.seq, type(exc).__name__)
             return False
         code = response.status_code
-        if code == 429 or code >= 500:
-            log.info("push %s seq %d: HTTP %d, will retry", event.case_ref, event.seq, code)
-            return False
-        if code >= 400:
-            log.warning("push %s seq %d refused: HTTP %d", event.case_ref, event.seq, code)
+        if not response.is_success:
+            fault_code = _fault_code(response) if 400 <= code < 500 else None
+            if fault_code is None:
+                log.info("push %s seq %d: HTTP %d, will retry", event.case_ref, event.seq, code)
+                return False
+            log.warning(
+                "push %s seq %d refused: HTTP %d %s", event.case_ref, event.seq, code, fault_code
+            )
         await run_in_threadpool(self.agency.mark_pushed, event)
         return True
+
+
+def _fault_code(response: httpx.Response) -> str | None:
+    """The Code of the CBCE Fault answered, or None when the answer is no Fault (a refused
+    token's JSON, a proxy's page): the gateway did not judge the notice."""
+    try:
+        root = parse_untrusted(response.content)
+        return FORMAT.parse_fault(root)[0]
+    except (SignatureRejected, DocumentInvalid):
+        return None
 
 
 def create_app(

@@ -124,6 +124,7 @@ class Cluster:
             upgrade(self.database_url)  # what an operator runs once: `gbagw db upgrade`
         self._runtime: Any = None
         self._filing: Any = None
+        self._push_tokens_by_region: dict[str, dict[str, str]] = {}
         from gateway.notify.webhook import new_secret
 
         self.notify_secret = new_secret()
@@ -163,10 +164,6 @@ class Cluster:
             values["GBAGW_POLL_BASE_SECONDS"] = values["GBAGW_POLL_MAX_SECONDS"] = "1e9"
             values["GBAGW_PULL_AFTER_SECONDS"] = "1e9"
         else:
-            # known defect (closing note of issue 11): with push tokens on, the HK sandbox's
-            # wrong-key pushes never reach the gateway in the scenario matrix; the embedded run
-            # and the API tests cover token-authenticated pushes meanwhile
-            values["GBAGW_API_PUSH_AUTH"] = "false"
             values["GBAGW_POLL_INTERVAL"] = str(self.poll_seconds / 2)
             values["GBAGW_POLL_BASE_SECONDS"] = str(self.poll_seconds)
             values["GBAGW_POLL_MAX_SECONDS"] = str(self.poll_seconds)
@@ -226,15 +223,21 @@ class Cluster:
         return f"http://127.0.0.1:{port}"
 
     def _push_tokens(self, region: str) -> dict[str, str]:
-        """A fresh bearer token for each of the region's agencies: pushes come from agency
-        clients, as in production."""
+        """A bearer token for each of the region's agencies: pushes come from agency clients,
+        as in production. Issued once per cluster, so a restarted sandbox keeps its credential
+        as an agency does (re-issuing at each start revoked the token of the sandbox still
+        running until the restart stopped it)."""
         from gateway.agencies.directory import AgencyDirectory
         from gateway.store import transaction
         from gateway.store.clients import sandbox_push_tokens
 
-        codes = [a.code for a in AgencyDirectory.load(None) if a.format == region]
-        with transaction(self.runtime.sessions) as session:
-            return sandbox_push_tokens(session, codes, holder=f"cluster-{region.lower()}")
+        if region not in self._push_tokens_by_region:
+            codes = [a.code for a in AgencyDirectory.load(None) if a.format == region]
+            with transaction(self.runtime.sessions) as session:
+                self._push_tokens_by_region[region] = sandbox_push_tokens(
+                    session, codes, holder=f"cluster-{region.lower()}"
+                )
+        return self._push_tokens_by_region[region]
 
     def reserve_sandbox(self, region: str) -> str:
         """Fix the region's sandbox port and list its agencies in the directory without
