@@ -32,9 +32,10 @@ from gateway.render.pipeline import Pipeline
 from gateway.serve import serving
 from gateway.store import transaction
 from gateway.store.digest import sha256_hex
-from gateway.store.tables import AgencyBreaker, AgencyEvent, Case, CaseEvent, Message, Outbox
+from gateway.store.tables import AgencyBreaker, Case, CaseEvent, Message, Outbox
 from gateway.store.testing import Backend
 from signing import KeyDirectory
+from tests.gateway.reconcile.conftest import add_agency_events
 
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 S = dt.timedelta(seconds=1)
@@ -133,19 +134,7 @@ def test_only_due_open_cases_are_asked_and_each_is_rescheduled(
 
 def _agency_events(db: Backend, ref: str, seqs: list[int]) -> None:
     with transaction(db.factory) as session:
-        for seq in seqs:
-            session.add(
-                AgencyEvent(
-                    case_ref=ref,
-                    seq=seq,
-                    agency_status="ADMITIDO",
-                    status="ACCEPTED",
-                    changed_at=NOW,
-                    details={},
-                    source="poll",
-                    recorded_at=NOW,
-                )
-            )
+        add_agency_events(session, ref, seqs, agency_status="ADMITIDO", status="ACCEPTED", at=NOW)
         session.execute(update(Case).where(Case.case_ref == ref).values(last_seq=max(seqs)))
 
 

@@ -18,8 +18,9 @@ from gateway.reconcile import schedule
 from gateway.reconcile.poll import claim, due_query
 from gateway.reconcile.schedule import PollPolicy
 from gateway.store import transaction
-from gateway.store.tables import AgencyEvent, Case
+from gateway.store.tables import Case
 from gateway.store.testing import Backend
+from tests.gateway.reconcile.conftest import add_agency_events
 
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 POLICY = PollPolicy()
@@ -160,19 +161,7 @@ def _closed(db: Backend, ref: str, seqs: list[int]) -> str:
     the contact that brought them."""
     _case(db, ref, "MO-DSAT", "MO")
     with transaction(db.factory) as session:
-        for seq in seqs:
-            session.add(
-                AgencyEvent(
-                    case_ref=ref,
-                    seq=seq,
-                    agency_status="CONCLUIDO",
-                    status="COMPLETED",
-                    changed_at=NOW,
-                    details={},
-                    source="poll",
-                    recorded_at=NOW,
-                )
-            )
+        add_agency_events(session, ref, seqs, agency_status="CONCLUIDO", status="COMPLETED", at=NOW)
         session.execute(
             update(Case).where(Case.case_ref == ref).values(state="COMPLETED", last_seq=max(seqs))
         )
