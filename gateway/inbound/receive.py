@@ -70,7 +70,10 @@ class Inbound:
         if len(body) > self.max_bytes:
             raise BodyTooLarge(f"{len(body)} bytes; at most {self.max_bytes} are accepted")
         with transaction(self.sessions) as session:  # first, and committed on its own
-            stored = store_received(session, body, via="push", kind="received", now=now)
+            # the pushing client's agency until verified: a quarantined push still says who
+            stored = store_received(
+                session, body, via="push", kind="received", counterpart=pushed_by, now=now
+            )
         if stored.verified:  # applied when it came the first time: nothing changes
             return Received(stored.pk, stored.case_ref, None, None, None, duplicate=True)
         try:

@@ -173,3 +173,5 @@ def test_wrong_key_notices_pushed_with_a_re_issued_token_are_all_quarantined(
     rows = {row["id"]: row for row in listed.json()}
     assert {m.id for m in stored} <= set(rows)
     assert all(rows[m.id]["reason"].startswith("SIGNATURE") for m in stored)
+    # and whose token pushed them, though no signature could say so
+    assert {rows[m.id]["counterpart"] for m in stored} == {AGENCY}
