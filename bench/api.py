@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/signing.py
 
 import httpx  # noqa: E402
 
-from gateway.devkit.cluster import cluster, synthetic_applications, wait_for_port  # noqa: E402
+from gateway.devkit.cluster import Cluster, synthetic_applications, wait_for_port  # noqa: E402
 
 TARGETS = {"rps": 300.0, "p95": 50.0}
 
@@ -79,7 +79,8 @@ def main() -> None:
     unlimited = {"GBAGW_API_RATE": "0", "GBAGW_API_WORKERS": str(args.workers)}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        cluster(Path(tmp), "rabbitmq", extra_env=unlimited) as c,
+        # only the api role: no worker, relay or sandbox delivering meanwhile
+        Cluster(Path(tmp), "rabbitmq", extra_env=unlimited) as c,
     ):
         with transaction(c.runtime.sessions) as session:
             _, token = add_client(session, "bench-platform", Role.parse("platform"))

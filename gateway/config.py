@@ -25,6 +25,12 @@ class Settings(BaseSettings):
         "sqlite:///var/gateway.db",
         description="SQLAlchemy URL of the case store (postgresql+psycopg://… in production).",
     )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        le=200,
+        description="Database connections a process keeps open; as many again while busy.",
+    )
     broker_url: str = Field(
         "",
         description="Celery broker (amqp://… or redis://…); empty: the embedded in-process one.",

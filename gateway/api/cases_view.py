@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from gateway.api.schemas import (
@@ -38,8 +38,29 @@ RESULTS = frozenset({"APPROVED", "REJECTED", "COMPLETED", "WITHDRAWN"})
 
 
 def case_view(session: Session, case_ref: str, catalogue: Catalogue) -> CaseView | None:
-    """The case as the platform follows it; None when there is no such case."""
-    case = session.get(Case, case_ref)
+    """The case as the platform follows it; None when there is no such case.
+
+    Columns, not entities: the answer to every filing is this view, and loading whole rows
+    (the texts, the ORM's identity map) cost a fifth of ``POST /v1/applications``.
+    """
+    case = session.execute(
+        select(
+            Case.case_ref,
+            Case.application_no,
+            Case.application,
+            Case.item_code,
+            Case.item_version,
+            Case.mapping_id,
+            Case.region,
+            Case.agency,
+            Case.agency_case_ref,
+            Case.state,
+            Case.created_at,
+            Case.updated_at,
+            Case.committed_due,
+            Case.agency_due,
+        ).where(Case.case_ref == case_ref)
+    ).one_or_none()
     if case is None:
         return None
     application: dict[str, Any] = case.application or {}  # emptied by retention, in time
@@ -71,8 +92,17 @@ def case_view(session: Session, case_ref: str, catalogue: Catalogue) -> CaseView
                 agency_status=e.agency_status,
                 at=e.at,
             )
-            for e in session.scalars(
-                select(CaseEvent).where(CaseEvent.case_ref == case_ref).order_by(CaseEvent.seq)
+            for e in session.execute(
+                select(
+                    CaseEvent.seq,
+                    CaseEvent.event,
+                    CaseEvent.state,
+                    CaseEvent.source,
+                    CaseEvent.agency_status,
+                    CaseEvent.at,
+                )
+                .where(CaseEvent.case_ref == case_ref)
+                .order_by(CaseEvent.seq)
             )
         ],
         pending_supplements=_open_requests(session, case),
@@ -80,8 +110,12 @@ def case_view(session: Session, case_ref: str, catalogue: Catalogue) -> CaseView
             OwedMaterial(
                 material_code=m.material_code, agency_type=m.agency_type, due_date=m.due_date
             )
-            for m in session.scalars(
-                select(PendingMaterial)
+            for m in session.execute(
+                select(
+                    PendingMaterial.material_code,
+                    PendingMaterial.agency_type,
+                    PendingMaterial.due_date,
+                )
                 .where(PendingMaterial.case_ref == case_ref, PendingMaterial.state == PENDING)
                 .order_by(PendingMaterial.due_date, PendingMaterial.material_code)
             )
@@ -90,7 +124,9 @@ def case_view(session: Session, case_ref: str, catalogue: Catalogue) -> CaseView
     )
 
 
-def _statutory_due(case: Case, application: dict[str, Any], catalogue: Catalogue) -> dt.date | None:
+def _statutory_due(
+    case: Row[Any], application: dict[str, Any], catalogue: Catalogue
+) -> dt.date | None:
     """The item's statutory days counted as the committed ones are (GD calendar, from filing)."""
     item = catalogue.get(case.item_code, case.item_version)
     filed = _filed_on(application.get("submittedAt"))
@@ -107,9 +143,16 @@ def _filed_on(submitted_at: Any) -> dt.date | None:
         return None
 
 
-def _open_requests(session: Session, case: Case) -> list[SupplementRequestView]:
-    requests = session.scalars(
-        select(SupplementRequest)
+def _open_requests(session: Session, case: Row[Any]) -> list[SupplementRequestView]:
+    requests = session.execute(
+        select(
+            SupplementRequest.id,
+            SupplementRequest.agency_seq,
+            SupplementRequest.opened_at,
+            SupplementRequest.required,
+            SupplementRequest.remarks,
+            SupplementRequest.remarks_simplified,
+        )
         .where(SupplementRequest.case_ref == case.case_ref, SupplementRequest.state == OPEN)
         .order_by(SupplementRequest.agency_seq)
     ).all()
@@ -137,12 +180,17 @@ def _open_requests(session: Session, case: Case) -> list[SupplementRequestView]:
     ]
 
 
-def _result(session: Session, case: Case) -> CaseResult | None:
+def _result(session: Session, case: Row[Any]) -> CaseResult | None:
     """The agency event that decided the case (the latest one with the case's final state)."""
     if case.state not in RESULTS:
         return None
-    event = session.scalars(
-        select(AgencyEvent)
+    event = session.execute(
+        select(
+            AgencyEvent.agency_status,
+            AgencyEvent.changed_at,
+            AgencyEvent.remarks,
+            AgencyEvent.details,
+        )
         .where(AgencyEvent.case_ref == case.case_ref, AgencyEvent.status == case.state)
         .order_by(AgencyEvent.seq.desc())
         .limit(1)

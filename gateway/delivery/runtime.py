@@ -63,7 +63,8 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         ensure_schema(self.settings.database_url)
-        engine = make_engine(self.settings.database_url)
+        size = self.settings.db_pool_size
+        engine = make_engine(self.settings.database_url, pool_size=size, max_overflow=size)
         keyring.bind(engine, keyring.load(self.settings))  # this deployment's data keys
         return engine
 
