@@ -127,6 +127,8 @@ def main() -> None:
             "broker_url": s.broker_url,
             "agencies": s.agencies,
             "queue": s.queue,
+            # the deployment's data key: what the filers encrypt, the worker must decrypt
+            "data_keys": s.data_keys.get_secret_value(),
         }
         context = mp.get_context("spawn")
         ready = context.Barrier(args.filers + 1)
