@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.cases import lifecycle
@@ -26,7 +26,7 @@ from gateway.outbox import breaker as breakers
 from gateway.outbox.policy import BreakerPolicy, RetryPolicy
 from gateway.store.digest import sha256_hex
 from gateway.store.events import append_event
-from gateway.store.tables import Case, DeliveryAttempt, Message, Outbox, Receipt
+from gateway.store.tables import Case, DeliveryAttempt, Message, Outbox, Receipt, table_of
 from gateway.store.vocab import (
     LEASE_EXPIRED,
     CaseState,
@@ -200,31 +200,33 @@ def _store_receipt(session: Session, row: Outbox, receipt: ReceiptIn, now: dt.da
                 Message.direction == Direction.IN, Message.message_id == receipt.message_id
             )
         )
-        if message_pk is None:
-            message = Message(
-                case_ref=row.case_ref,
-                direction=Direction.IN,
-                kind=receipt.kind,
-                message_id=receipt.message_id,
-                counterpart=receipt.sender or row.destination,
-                sha256=sha256_hex(receipt.document),
-                body=receipt.document,
-                verified=True,
-                created_at=now,
-            )
-            session.add(message)
-            session.flush()
-            message_pk = message.id
-    session.add(
-        Receipt(
-            case_ref=row.case_ref,
-            outbox_id=row.id,
-            message_pk=message_pk,
-            receipt_message_id=receipt.message_id,
-            agency_case_ref=receipt.agency_case_ref,
-            received_at=receipt.received_at,
-            recorded_at=now,
-        )
+        if message_pk is None:  # plain INSERTs: a delivery's hot path
+            messages = table_of(Message)
+            message_pk = session.execute(
+                insert(messages).returning(messages.c.id),
+                {
+                    "case_ref": row.case_ref,
+                    "direction": Direction.IN,
+                    "kind": receipt.kind,
+                    "message_id": receipt.message_id,
+                    "counterpart": receipt.sender or row.destination,
+                    "sha256": sha256_hex(receipt.document),
+                    "body": receipt.document,
+                    "verified": True,
+                    "created_at": now,
+                },
+            ).scalar_one()
+    session.execute(
+        insert(table_of(Receipt)),
+        {
+            "case_ref": row.case_ref,
+            "outbox_id": row.id,
+            "message_pk": message_pk,
+            "receipt_message_id": receipt.message_id,
+            "agency_case_ref": receipt.agency_case_ref,
+            "received_at": receipt.received_at,
+            "recorded_at": now,
+        },
     )
     if row.case_ref is not None:
         session.execute(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from gateway.store.tables import Case, CaseEvent
+from gateway.store.tables import Case, CaseEvent, table_of
 
 
 def append_event(
@@ -38,17 +38,20 @@ def append_event(
         .returning(Case.event_count)
         .execution_options(synchronize_session=False)
     ).scalar_one()
-    session.add(
-        CaseEvent(
-            case_ref=case_ref,
-            seq=seq,
-            event=event,
-            state=state,
-            source=source,
-            agency_seq=agency_seq,
-            agency_status=agency_status,
-            detail=detail,
-            at=now,
-        )
+    # a plain INSERT: every delivery, status and notice writes events (the ORM's unit of work
+    # was a fifth of a delivery's CPU); earlier pending objects are flushed first (autoflush)
+    session.execute(
+        insert(table_of(CaseEvent)),
+        {
+            "case_ref": case_ref,
+            "seq": seq,
+            "event": event,
+            "state": state,
+            "source": source,
+            "agency_seq": agency_seq,
+            "agency_status": agency_status,
+            "detail": detail,
+            "at": now,
+        },
     )
     return seq
