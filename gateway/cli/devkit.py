@@ -34,7 +34,12 @@ def sandbox(
     ] = None,
     keys: KeysOpt = None,
     database: Annotated[
-        Path | None, typer.Option("--db", "--database", help="SQLite file.")
+        Path | None,
+        typer.Option(
+            "--db",
+            "--database",
+            help="SQLite file (default: var/sandbox-REGION-PORT.db, one per agency instance).",
+        ),
     ] = None,
     secret: Annotated[
         str | None,
@@ -63,6 +68,7 @@ def sandbox(
     from signing import KeyDirectory
 
     keys_path = keys_dir(keys)
+    port = port or free_port()
     if config is not None:
         cfg: Path | dict[str, object] = config
     else:
@@ -70,10 +76,11 @@ def sandbox(
         if not directory.trust_file.exists():
             directory.init()
             err.print(f"created development keys in {keys_path}")
-        db = database or Path("var") / f"sandbox-{region.value}.db"
+        # by port: `gbagw run`'s own sandbox of the region uses var/sandbox-REGION.db, and two
+        # agencies sharing one file would see each other's cases (and lock each other out)
+        db = database or Path("var") / f"sandbox-{region.value}-{port}.db"
         db.parent.mkdir(parents=True, exist_ok=True)
         cfg = {"region": region.value.upper(), "keys_dir": keys_path, "database": db}
-    port = port or free_port()
     err.print(f"sandbox {region.value.upper()} agency on http://{LOOPBACK}:{port}")
     serve_forever(sandbox_factory(region.value.upper())(cfg), port)
 

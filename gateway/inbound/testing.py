@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,3 +95,30 @@ def recording_inbound(directory: Path, trust: TrustStore, **kw: Any) -> Iterator
     """A :class:`RecordingInbound` over a fresh SQLite store in ``directory``."""
     with migrated_backend("sqlite", directory) as backend:
         yield RecordingInbound(backend.factory, trust, **kw)
+
+
+def recording_answers(
+    app: Any, answered: Callable[[int, bytes], None], path: str | None = None
+) -> Any:
+    """The ASGI ``app``, handing ``answered`` the status and whole body of each answer it
+    gives (to requests for ``path`` only, when one is given)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or (path is not None and scope["path"] != path):
+            await app(scope, receive, send)
+            return
+        status: list[int] = []
+        body: list[bytes] = []
+
+        async def record(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+            elif message["type"] == "http.response.body":
+                body.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    answered(status[0], b"".join(body))
+            await send(message)
+
+        await app(scope, receive, record)
+
+    return wrapped

@@ -31,7 +31,7 @@ from adapters.sandbox import (
 )
 from gateway.devkit.examples import bundled_examples
 from gateway.domain import DocumentRef, MessageHeader, StatusReport, Supplement
-from gateway.inbound.testing import file_case_for, recording_inbound
+from gateway.inbound.testing import file_case_for, recording_answers, recording_inbound
 from gateway.render.pipeline import Pipeline, Rendered
 from gateway.serve import serving
 from signing import KeyDirectory, sign, verify
@@ -427,22 +427,9 @@ class Gateway:
         )
         receiver = create_receiver(self.inbound)
 
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            status: list[int] = []
-            body: list[bytes] = []
-
-            async def record(message: Any) -> None:
-                if message["type"] == "http.response.start":
-                    status.append(message["status"])
-                elif message["type"] == "http.response.body":
-                    body.append(message.get("body", b""))
-                    if not message.get("more_body"):
-                        self.answers.append((status[0], b"".join(body)))
-                await send(message)
-
-            await receiver(scope, receive, record)
-
-        self.app = app
+        self.app = recording_answers(
+            receiver, lambda status, body: self.answers.append((status, body))
+        )
 
     def add_case(self, case_ref: str, agency: str) -> None:
         file_case_for(self.inbound.sessions, case_ref, agency)

@@ -190,3 +190,26 @@ def test_sandbox_send_and_conformance_over_loopback(region: str, keys, tmp_path:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_a_standalone_sandbox_keeps_its_own_database(keys, tmp_path: Path) -> None:
+    """By default by port: `gbagw run`'s own sandbox of the region uses var/sandbox-hk.db, and
+    one file shared by two agency processes mixed their cases and locked them out (HTTP 500)."""
+    from gateway.devkit.cluster import wait_for_port
+
+    port = free_port()
+    env = dict(os.environ, GBAGW_KEYS=str(keys.path))
+    server = subprocess.Popen(
+        [GBAGW, "sandbox", "hk", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        assert (tmp_path / "var" / f"sandbox-hk-{port}.db").exists()
+        assert not (tmp_path / "var" / "sandbox-hk.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -28,7 +28,7 @@ from gateway.api.app import create_app
 from gateway.config import Settings
 from gateway.delivery.runtime import Runtime
 from gateway.domain import MessageHeader
-from gateway.inbound.testing import case_state, file_case_for
+from gateway.inbound.testing import case_state, file_case_for, recording_answers
 from gateway.serve import serving
 from gateway.store import transaction
 from gateway.store.clients import Role, add_client, sandbox_push_tokens
@@ -48,28 +48,16 @@ class Answers:
     """ASGI wrapper recording the status and body of every answer to a push."""
 
     def __init__(self, app: Any):
-        self.app = app
         self.seen: list[tuple[int, bytes]] = []
         self._lock = threading.Lock()
+        self.app = recording_answers(app, self._answered, PATH)
+
+    def _answered(self, status: int, body: bytes) -> None:
+        with self._lock:
+            self.seen.append((status, body))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH:
-            await self.app(scope, receive, send)
-            return
-        status: list[int] = []
-        body: list[bytes] = []
-
-        async def record(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-            elif message["type"] == "http.response.body":
-                body.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    with self._lock:
-                        self.seen.append((status[0], b"".join(body)))
-            await send(message)
-
-        await self.app(scope, receive, record)
+        await self.app(scope, receive, send)
 
     def statuses(self) -> list[int]:
         with self._lock:
