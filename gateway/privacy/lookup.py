@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.privacy import keyring as keyrings
@@ -39,15 +39,6 @@ def identity_rows(
         for role, person in people(application)
         if (number := id_number(person)) is not None
     ]
-
-
-def index_identities(session: Session, case_ref: str, application: Mapping[str, Any]) -> None:
-    """(Re)write the case's ID-number hashes under the primary key, in the caller's
-    transaction."""
-    session.execute(delete(IdentityHash).where(IdentityHash.case_ref == case_ref))
-    rows = identity_rows(session, case_ref, application)
-    if rows:
-        session.execute(insert(IdentityHash), rows)
 
 
 def cases_by_id_number(session: Session, number: str) -> list[str]:
