@@ -105,6 +105,15 @@ _UNCONFIGURED_SAID = threading.Event()
 
 
 def _send(runtime: Runtime, leased: Claim) -> DeliveryResult:
+    if leased.unreadable is not None:
+        # not the agency's fault: counted and backed off like a failed call (dead after the
+        # policy's attempts, redrivable once the key is back), the reason on the row
+        log.error("delivery %s not sent: %s", leased.outbox_id, leased.unreadable)
+        return DeliveryResult(
+            Outcome.RETRYABLE,
+            detail=f"not sent: this gateway process cannot read the stored document"
+            f" ({leased.unreadable})",
+        )
     try:
         if leased.kind == OutboxKind.NOTIFICATION:
             hook = runtime.webhook

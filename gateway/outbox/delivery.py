@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gateway.cases import lifecycle
 from gateway.outbox import breaker as breakers
 from gateway.outbox.policy import BreakerPolicy, RetryPolicy
+from gateway.privacy.keyring import DataKeyError
 from gateway.store.digest import sha256_hex
 from gateway.store.events import append_event
 from gateway.store.tables import Case, DeliveryAttempt, Message, Outbox, Receipt, table_of
@@ -55,6 +56,9 @@ class Claim:
     message_id: str
     document: bytes  # the stored signed bytes
     probe: bool  # this attempt is the half-open breaker's probe
+    #: why this process cannot read the stored document (its data keys lack the one that
+    #: sealed it); ``document`` is empty and nothing may be sent
+    unreadable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,9 +177,16 @@ def claim(
             claimed_at=now,
         )
     )
-    message_id, document = session.execute(
-        select(Message.message_id, Message.body).where(Message.id == row.message_pk)
-    ).one()
+    unreadable = None
+    try:
+        message_id, document = session.execute(
+            select(Message.message_id, Message.body).where(Message.id == row.message_pk)
+        ).one()
+    except DataKeyError as exc:  # this process lacks the data key: a failed attempt, counted
+        message_id = session.scalars(
+            select(Message.message_id).where(Message.id == row.message_pk)
+        ).one()
+        document, unreadable = b"", str(exc)
     session.flush()
     return Claim(
         outbox_id=outbox_id,
@@ -189,6 +200,7 @@ def claim(
         message_id=message_id,
         document=document,
         probe=breakers.is_probe(breaker),
+        unreadable=unreadable,
     )
 
 
@@ -335,6 +347,7 @@ def record(
             session, row, "undeliverable", row.last_error, now, final=CaseState.UNDELIVERABLE
         )
 
-    breakers.observe(breaker, kind, breaker_policy or BreakerPolicy(), now)
+    if claim.unreadable is None:  # the agency was not asked: its breaker hears nothing
+        breakers.observe(breaker, kind, breaker_policy or BreakerPolicy(), now)
     session.flush()
     return row.state

@@ -91,13 +91,14 @@ def expire_leases(
     session: Session,
     *,
     now: dt.datetime,
-    policy: RetryPolicy | Callable[[str], RetryPolicy] | None = None,
+    policy: RetryPolicy | Callable[[str], RetryPolicy],
 ) -> list[str]:
     """Take back ``sending`` rows whose lease has expired: pending and due now.
 
     The lost attempt counts: a row whose every worker dies (a poison message) goes dead after
     its destination's ``policy.max_attempts`` (``policy`` may be a function of the
-    destination) instead of looping forever, with the same case event and notification as a
+    destination; it is required, so no caller can leave the loop unbounded) instead of looping
+    forever, with the same case event and notification as a
     delivery that gave up. Rows locked by a live transaction are skipped (PostgreSQL) and seen
     by the next sweep.
     """
@@ -123,7 +124,7 @@ def expire_leases(
         row.relay_until = None
         row.updated_at = now
         limit = policy(row.destination) if callable(policy) else policy
-        if limit is not None and row.attempts >= limit.max_attempts:
+        if row.attempts >= limit.max_attempts:
             row.state = OutboxState.DEAD
             row.done_at = now
             row.outcome = LEASE_EXPIRED

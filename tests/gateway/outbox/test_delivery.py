@@ -242,8 +242,8 @@ def test_sweep_takes_back_expired_leases(db: Backend) -> None:
     outbox_id = file_one(db)
     assert take(db, outbox_id, at(0), lease=30) is not None
     with transaction(db.factory) as session:
-        assert expire_leases(session, now=at(29)) == []
-        assert expire_leases(session, now=at(30)) == [outbox_id]
+        assert expire_leases(session, now=at(29), policy=POLICY) == []
+        assert expire_leases(session, now=at(30), policy=POLICY) == [outbox_id]
     back = row(db, outbox_id)
     assert (back.state, back.next_attempt_at, back.lease_token) == ("pending", at(30), None)
     held = take(db, outbox_id, at(31))
