@@ -75,6 +75,11 @@ class Inbound:
                 session, body, via="push", kind="received", counterpart=pushed_by, now=now
             )
         if stored.verified:  # applied when it came the first time: nothing changes
+            if pushed_by is not None and stored.counterpart != pushed_by:
+                # answered as a fresh push from this client would be: a repeat must not tell
+                # another agency whether a document was received (nothing is stored again)
+                reason = f"signed by {stored.counterpart}, pushed by {pushed_by}"
+                return Received(stored.pk, None, reason, UNAUTHORISED, None, duplicate=True)
             return Received(stored.pk, stored.case_ref, None, None, None, duplicate=True)
         try:
             verified, report = self._verify(body)

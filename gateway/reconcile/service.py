@@ -32,6 +32,11 @@ SCHEMA, SIGNATURE, UNKNOWN_CASE, UNAUTHORISED = (
 )
 
 
+#: the highest agency sequence number the store keeps (its INTEGER columns: PostgreSQL int4);
+#: the CBCE and SIP schemas bound none, so a larger one is refused, not a failed write retried
+MAX_SEQ = 2**31 - 1
+
+
 class Refused(Exception):
     """The report must not be applied: ``code`` (a quarantine class) and a clear reason."""
 
@@ -68,6 +73,9 @@ def check(session: Session, report: StatusReport, *, agency: str) -> Callable[[s
         )
     if report.header.recipient != GATEWAY_PARTY:
         raise Refused(UNAUTHORISED, f"addressed to {report.header.recipient}, not the gateway")
+    too_large = sorted(e.seq for e in report.events if e.seq > MAX_SEQ)
+    if too_large:
+        raise Refused(SCHEMA, f"sequence number {too_large[0]} is above {MAX_SEQ}")
     mapping = case_mapping(case.item_code, case.item_version, case.region, case.mapping_id)
     if mapping is None:
         raise Refused(SCHEMA, f"the mapping {case.mapping_id} of case {case_ref} is not installed")

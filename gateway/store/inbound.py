@@ -35,6 +35,7 @@ class Stored:
     verified: bool
     case_ref: str | None
     quarantine_reason: str | None
+    counterpart: str | None  # the signer once verified; until then, who pushed it
 
 
 def store_received(
@@ -89,7 +90,9 @@ def _by_sha256(session: Session, digest: str) -> Message | None:
 
 
 def _stored(row: Message, *, duplicate: bool) -> Stored:
-    return Stored(row.id, duplicate, row.verified, row.case_ref, row.quarantine_reason)
+    return Stored(
+        row.id, duplicate, row.verified, row.case_ref, row.quarantine_reason, row.counterpart
+    )
 
 
 def quarantine(

@@ -50,11 +50,13 @@ def notice(
     sender: str = "HK-TD",
     signer: KeyDirectory | None = None,
     recipient: str = GATEWAY_PARTY,
+    message_id: str | None = None,
 ) -> bytes:
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     report = StatusReport(
         header=MessageHeader(
-            message_id=f"00000000-0000-4000-8000-{seq:04d}{abs(hash(case_ref)) % 10**8:08d}",
+            message_id=message_id
+            or f"00000000-0000-4000-8000-{seq:04d}{abs(hash(case_ref)) % 10**8:08d}",
             case_ref=case_ref,
             sent_at=now,
             sender=sender,
@@ -65,7 +67,7 @@ def notice(
             StatusEvent(
                 seq=seq,
                 agency_status=status,
-                changed_at=T0 + dt.timedelta(hours=seq),
+                changed_at=T0 + dt.timedelta(hours=min(seq, 1000)),
                 required_documents=[PendingDocument(type="ID", due_date=dt.date(2026, 3, 20))]
                 if status == "INFO_REQUIRED"
                 else [],
@@ -201,6 +203,31 @@ def test_an_unknown_case_is_quarantined(
     (message,) = messages(db)
     assert not message.verified and message.case_ref is None
     assert (message.quarantine_reason or "").startswith("UNKNOWN_CASE")
+
+
+@pytest.mark.parametrize("seq", [2**31, 10**20], ids=["int4", "20-digits"])
+def test_a_sequence_number_the_store_cannot_hold_is_quarantined_not_retried_forever(
+    db: Backend, keys: KeyDirectory, gateway: httpx.Client, seq: int
+) -> None:
+    body = notice(keys, seq, "IN_PROGRESS", message_id="00000000-0000-4000-8000-000000000777")
+    assert fault(gateway.post(PATH, content=body)) == "SCHEMA"
+    assert fault(gateway.post(PATH, content=body)) == "SCHEMA"  # the same answer again
+    (message,) = messages(db)
+    assert not message.verified and f"sequence number {seq}" in (message.quarantine_reason or "")
+    assert case_state(db.factory, CASE) == ("filed", [])
+    assert gateway.post(PATH, content=notice(keys, 1, "RECEIVED")).status_code == 204
+
+
+def test_a_repeat_pushed_by_another_agency_is_refused_as_a_fresh_push_would_be(
+    db: Backend, keys: KeyDirectory, gateway: httpx.Client
+) -> None:
+    body = notice(keys, 1, "RECEIVED")
+    assert gateway.post(PATH, content=body).status_code == 204
+    # HK-SWD must not learn whether HK-TD's document was received: 400, not 204
+    assert fault(gateway.post(PATH, content=body, headers=bearer(db, "HK-SWD"))) == "UNAUTHORISED"
+    (message,) = messages(db)
+    assert message.verified and message.counterpart == "HK-TD"  # the stored row is untouched
+    assert gateway.post(PATH, content=body).status_code == 204  # its own agency: still 204
 
 
 XXE = (
