@@ -23,6 +23,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 from base64 import b64decode
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,7 +38,9 @@ from signxml.exceptions import (
     InvalidSignature,
     SignXMLException,
 )
+from signxml.util import _remove_sig
 
+from signing.algorithms import REQUIRED_TRANSFORMS
 from signing.errors import (
     CertificateNotRegistered,
     CertificateNotValidAtTime,
@@ -61,17 +64,63 @@ _DIGESTS = frozenset({DigestAlgorithm.SHA256})
 class _CheckedTreeVerifier(XMLVerifier):
     """signxml, handed the tree the gateway already parsed and checked.
 
-    ``XMLVerifier.get_root`` serialises and re-parses an element it is given (a defensive copy
-    against namespaces inherited from parents). Ours is a document root that nobody else
-    holds, parsed by the hardened parser, and signxml only ever reads it (every transform
-    works on its own copies), so the copy is skipped: what was checked is exactly what is
-    verified, and the gateway's own parse costs nothing extra. signxml is pinned (5.2.0).
+    Three of signxml's steps redo, at a cost, what the checks before it already settled; each
+    is skipped only for the shape those checks let through, and signxml's own code runs for
+    anything else. signxml is pinned (5.2.0): these override its private hooks.
+
+    * ``get_root`` serialises and re-parses an element it is given (a defensive copy against
+      namespaces inherited from parents). Ours is a document root that nobody else holds,
+      parsed by the hardened parser, and signxml only ever reads it (the reference is checked
+      on its own copy), so what was checked is exactly what is verified.
+    * ``_resolve_reference`` looks ``#<Id>`` up with an XPath over every attribute of the
+      copy. :func:`inspect_signature` required the URI to be ``#`` + the root's ``Id`` and
+      :func:`check_tree` refused any ``Id`` value (in any namespace) carried twice, so that
+      URI names the copy's root and nothing else.
+    * ``_apply_transforms`` serialises and re-parses the referenced element before
+      canonicalising it (the same defensive copy). Here it is the root of signxml's own
+      copy, which has no parent to inherit from: after the enveloped-signature transform it
+      is canonicalised directly, giving the same bytes.
     """
 
     def get_root(self, data: etree._Element) -> etree._Element:
         if not isinstance(data, etree._Element) or data.getparent() is not None:
             raise TypeError("expects the root element of an already-checked document")
         return data
+
+    def _resolve_reference(
+        self,
+        doc_root: etree._Element,
+        reference: etree._Element,
+        uri_resolver: Callable[[str], object] | None = None,
+    ) -> object:
+        root_id = doc_root.get("Id")
+        if root_id and reference.get("URI") == f"#{root_id}" and doc_root.getparent() is None:
+            return doc_root
+        return super()._resolve_reference(doc_root, reference, uri_resolver=uri_resolver)
+
+    def _apply_transforms(
+        self,
+        payload: object,
+        *,
+        transforms_node: etree._Element | None,
+        signature: etree._Element,
+    ) -> object:
+        transforms = [] if transforms_node is None else self._findall(transforms_node, "Transform")
+        if (
+            isinstance(payload, etree._Element)
+            and payload.getparent() is None
+            and signature.getparent() is payload
+            and tuple(t.get("Algorithm") for t in transforms) == REQUIRED_TRANSFORMS
+        ):
+            _remove_sig(signature, idempotent=True)
+            return self._c14n(
+                payload,
+                algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+                inclusive_ns_prefixes=self._get_inclusive_ns_prefixes(transforms[1]),
+            )
+        return super()._apply_transforms(
+            payload, transforms_node=transforms_node, signature=signature
+        )
 
 
 @dataclass(frozen=True)
