@@ -28,7 +28,17 @@ def xs_datetime(value: dt.datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS+08:00``; a naive datetime is refused, its instant is unknown."""
     if value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: an offset is required")
-    return value.astimezone(UTC_PLUS_8).replace(microsecond=0).isoformat()
+    v = value.astimezone(UTC_PLUS_8)
+    # What .replace(microsecond=0).isoformat() writes, at ~60 % of the cost; %-formatting is
+    # cheaper here than an f-string with six format specs (cachegrind).
+    return "%04d-%02d-%02dT%02d:%02d:%02d+08:00" % (  # noqa: UP031
+        v.year,
+        v.month,
+        v.day,
+        v.hour,
+        v.minute,
+        v.second,
+    )
 
 
 def xs_boolean(value: bool) -> str:
