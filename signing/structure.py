@@ -98,6 +98,8 @@ def inspect_signature(root: etree._Element) -> SignatureParts:
     _require_shape(signature_tags, _SIGNATURE_SHAPE, "Signature")
     _require_text(in_reference[2], "DigestValue")
     _require_text(in_signature[1], "SignatureValue")
+    if (signature.tail or "").strip():  # signxml serialises the signature with it: unparsable
+        raise SignatureStructureError("text after ds:Signature is not allowed")
     return SignatureParts(signature, root_id, _certificates(in_signature[2]))
 
 

@@ -35,10 +35,12 @@ from signing import (
     SignatureInvalid,
     SignatureMisplaced,
     SignatureRejected,
+    SignatureStructureError,
     SignedElementWrapped,
     TrustStore,
     WeakAlgorithm,
     WrongSender,
+    sign,
 )
 
 
@@ -195,6 +197,18 @@ def test_extra_text_in_signed_content(kit, signed):
     assert forged != signed
     with pytest.raises(DigestMismatch):
         kit.verify(forged)
+
+
+def test_text_after_the_signature_is_a_structure_error(kit, td):
+    """Signed text moved behind ds:Signature still digests, but signxml cannot copy the
+    signature out (its serialisation carries the text): a typed refusal, not a parser error.
+    Whitespace there is accepted (test_signing_verify_shortcuts)."""
+    root = kit.hk_doc()
+    root[-1].tail = "trailing"
+    signed = sign(root, td)
+    signed[-2].tail, signed[-1].tail = None, "trailing"
+    with pytest.raises(SignatureStructureError, match="text after ds:Signature"):
+        kit.verify(xml(signed))
 
 
 def test_processing_instruction_is_refused(kit, signed):
