@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -178,7 +178,21 @@ class Settings(BaseSettings):
     )
 
 
+class SettingsInvalid(ValueError):
+    """A ``GBAGW_*`` variable holds a value the gateway cannot use: one line per variable,
+    naming it and what is wrong, never echoing the value (it may be a password or a key)."""
+
+
 @functools.cache
 def settings() -> Settings:
     """The process's settings, read once from the environment."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsInvalid(
+            "; ".join(f"{_variable(error['loc'])}: {error['msg']}" for error in exc.errors())
+        ) from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    return "GBAGW_" + str(loc[0]).upper() if loc else "GBAGW_*"

@@ -7,6 +7,7 @@ is a new package and never an edit to the core.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -31,6 +32,24 @@ class DocumentInvalid(ValueError):
         self.document = document
         self.errors = errors
         super().__init__(f"{document} is not schema-valid: " + "; ".join(errors))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(element path, what is wrong)`` per error, the values left out: the schema's
+        messages quote them, and a rendered application's values are personal data."""
+        described = []
+        for error in self.errors:
+            found = _SCHEMA_ERROR.match(error)
+            path, message = (found["path"], found["message"]) if found else ("", error)
+            path = "/".join(step.rpartition(":")[2] for step in path.split("/") if step)
+            described.append((path, _QUOTED_VALUE.sub(r"\g<lead>the value ", message)))
+        return described
+
+
+#: libxml2's schema errors, as lxml's error log words them ("line 1: /p:A/p:B: Element …")
+_SCHEMA_ERROR = re.compile(r"^line \d+: (?P<path>/\S*): (?:Element '[^']*': )?(?P<message>.*)$")
+_QUOTED_VALUE = re.compile(
+    r"(?P<lead>^|\] |: )(?:[Tt]he value )?'.*?' (?=is not|has a length|is greater|is less)"
+)
 
 
 class AgencyFormat(Protocol):

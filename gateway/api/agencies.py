@@ -63,6 +63,13 @@ def routed_cases(
 ) -> RoutedCases:
     if since is not None and since.tzinfo is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a UTC offset")
+    if since is not None:
+        try:  # compared in UTC: 0001-01-01T00:00+14:00 is before the first representable instant
+            since = since.astimezone(dt.UTC)
+        except OverflowError:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "since is out of the representable range"
+            ) from None
     query = select(Case).where(Case.agency == caller.agency)
     if since is not None:
         query = query.where(Case.updated_at > since)

@@ -192,7 +192,8 @@ def _render(pipeline: Pipeline, application: Application, mapping: Mapping) -> D
             application, item, mapping, message_id=str(uuid.uuid4()), sent_at=pipeline.clock.now()
         )
         case_ref, document, xml = translation.submission.header.case_ref, exc.document, None
-        texts, found = translation.texts, [FieldProblem(path="", message=e) for e in exc.errors]
+        texts = translation.texts
+        found = [FieldProblem(path=path, message=why) for path, why in exc.problems()]
     else:
         case = rendered.case
         case_ref, document = case.case_ref, case.messages[0].kind

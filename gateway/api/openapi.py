@@ -25,9 +25,10 @@ SHARED = {
 }
 WRITES = {"post", "put", "patch"}
 BODY = {
-    "400": "The body is not acceptable (encoding, control characters, duplicate keys, depth)",
+    "400": "The body is not acceptable (empty, encoding, control characters, repeated keys, depth)",
     "408": "The body did not arrive in time",
     "413": "The body is larger than the configured limit",
+    "415": "The body's media type is not one this route reads (JSON routes: application/json)",
 }
 
 

@@ -47,13 +47,22 @@ Service = Annotated[FilingService, Depends(filing_service)]
 
 
 async def application_body(request: Request) -> bytes:
-    """The body, read only up to the intake's limit (a larger one is refused unread)."""
+    """The body, read only up to the intake's limit (a larger one is refused unread).
+
+    Only JSON (or an untyped body, which the guard checks as JSON): the same bytes sent as
+    XML would skip the guard's strict JSON checks and be answered differently.
+    """
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise Refused(415, f"send the application as application/json, not {media!r}")
     limit = request.app.state.runtime.settings.max_input_bytes
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise Refused(413, f"the application is larger than {limit} bytes")
+    if not body.strip():
+        raise Refused(400, "the body is empty: send the application as a JSON object")
     return bytes(body)
 
 
@@ -116,11 +125,11 @@ def file_application(
             exc.document,
             len(exc.errors),
         )
-        raise Refused(
-            422,
-            "the application is invalid",
-            [Problem("", f"the agency's format ({exc.document}) refuses it once mapped")],
-        ) from None
+        refusals = [
+            Problem(path, f"the agency's format refuses it once mapped: {why}")
+            for path, why in exc.problems()
+        ]
+        raise Refused(422, "the application is invalid", refusals) from None
     if not filed.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/cases/{filed.case_ref}"

@@ -42,6 +42,11 @@ def test_since_returns_only_later_changes(routed: Api) -> None:
     assert len(agency.get("/agencies/v1/cases", params={"since": before}).json()["cases"]) == 1
     naive = agency.get("/agencies/v1/cases", params={"since": "2026-01-01T00:00:00"})
     assert naive.status_code == 422
+    # before the first instant UTC can represent: a clear 422, not a 500
+    edge = agency.get("/agencies/v1/cases", params={"since": "0001-01-01T00:00:00+14:00"})
+    assert edge.status_code == 422 and "since" in edge.text
+    east = agency.get("/agencies/v1/cases", params={"since": "2000-01-01T08:00:00+08:00"})
+    assert east.status_code == 200 and len(east.json()["cases"]) == 1
 
 
 def test_another_agencys_case_is_404_like_a_missing_one(routed: Api) -> None:

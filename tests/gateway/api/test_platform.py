@@ -28,6 +28,7 @@ from tests.gateway.api.conftest import Api
 EXAMPLES = Path(__file__).parents[3] / "gateway" / "data" / "examples"
 PUSH = "/cbce/v1/status-notices"
 PENSION = "pension-proof-of-life-hk"  # HK-SWD, no statutory limit, delivery ELECTRONIC
+VEHICLE = "northbound-vehicle-hk"  # HK-TD: Latin name and address rendered
 LICENCE = "driving-licence-exchange-hk"  # HK-TD, ONLINE, M05 accepted as missing (容缺)
 
 
@@ -173,19 +174,49 @@ def test_an_invalid_application_gets_every_problem_as_the_cli_does(
     ("content", "problem"),
     [
         (b"{not json", "not valid JSON"),
-        (b"", "not valid JSON"),
+        (b"", "empty"),
+        (b" \n", "not valid JSON"),
         (b"[]", "object"),
         (b'{"applicationNo": "A1", "applicationNo": "A2"}', "duplicate key"),
+        (b'{"applicationNo": NaN}', "NaN"),
     ],
 )
 def test_a_body_that_is_not_an_application_is_refused(
     platform: httpx.Client, content: bytes, problem: str
 ) -> None:
+    # not a JSON object at all: 400, whatever is wrong with it (422 is for the fields of one)
     response = platform.post(
         "/v1/applications", content=content, headers={"content-type": "application/json"}
     )
-    assert response.status_code in (400, 422), response.text
+    assert response.status_code == 400, response.text
     assert problem in response.text
+
+
+@pytest.mark.parametrize("media", ["application/xml", "text/plain"])
+def test_an_application_sent_as_another_media_type_is_415(
+    platform: httpx.Client, media: str
+) -> None:
+    # as XML, a JSON body would skip the guard's strict JSON checks: it is not read at all
+    body = json.dumps(example(PENSION)).encode()
+    response = platform.post("/v1/applications", content=body, headers={"content-type": media})
+    assert_refused(response, 415)
+
+
+def test_values_the_agency_schema_refuses_are_422_with_the_element_and_no_value(
+    platform: httpx.Client,
+) -> None:
+    refused = copy.deepcopy(example(VEHICLE))
+    refused["applicationNo"] = "GDZW-20250318-990001"
+    refused["applicant"]["nameLatin"]["surname"] = "CHANTAIMAN-"
+    refused["applicant"]["address"]["lines"] = ["   "]
+    body = assert_refused(platform.post("/v1/applications", json=refused), 422, "CHANTAIMAN")
+    paths = {e["path"] for e in body["errors"]}
+    assert paths == {
+        "CaseSubmission/Applicant/NameEn/Surname",
+        "CaseSubmission/Applicant/Address/Line",
+    }
+    assert all("refuses it once mapped" in e["message"] for e in body["errors"])
+    assert all("the value is not accepted" in e["message"] for e in body["errors"])
 
 
 def test_an_oversized_application_is_refused_unread(api: Api, platform: httpx.Client) -> None:
