@@ -11,9 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway import yamltext
 from gateway.outbox.policy import BreakerPolicy, RetryPolicy
 
 SANDBOX_SCHEME = "sandbox:"
@@ -51,13 +51,14 @@ class AgencyDirectory:
     def load(cls, path: Path | None = None) -> AgencyDirectory:
         source = str(path) if path else "bundled agencies.yaml"
         try:
-            text = (
-                path.read_text(encoding="utf-8")
+            document = (
+                yamltext.read(path)
                 if path
-                else (resources.files("gateway") / "data" / "agencies.yaml").read_text("utf-8")
+                else yamltext.load(
+                    (resources.files("gateway") / "data" / "agencies.yaml").read_text("utf-8")
+                )
             )
-            document = yaml.safe_load(text)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except yamltext.YamlRefused as exc:
             raise DirectoryError(f"{source}: cannot read: {exc}") from None
         return cls.from_document(document, source)
 
