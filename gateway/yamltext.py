@@ -24,6 +24,10 @@ MAX_DEPTH = 32
 class YamlRefused(ValueError):
     """The text is not YAML these files may hold; the message says what and where."""
 
+    def __init__(self, reason: str, line: int | None = None):
+        super().__init__(f"line {line}: {reason}" if line else reason)
+        self.reason, self.line = reason, line
+
 
 class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
@@ -34,13 +38,13 @@ class _BoundedLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise YamlRefused(
-                f"line {event.start_mark.line + 1}: aliases (*{event.anchor}) are not allowed"
+                f"aliases (*{event.anchor}) are not allowed", event.start_mark.line + 1
             )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
-                raise YamlRefused(f"line {mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+                raise YamlRefused(f"nested deeper than {MAX_DEPTH} levels", mark.line + 1)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -54,7 +58,7 @@ def compose(text: str) -> Node | None:
     try:
         return loader.get_single_node()
     except yaml.YAMLError as exc:
-        raise YamlRefused(f"not valid YAML: {' '.join(str(exc).split())}") from None
+        raise _refusal(exc) from None
     finally:
         loader.dispose()
 
@@ -67,7 +71,7 @@ def load(text: str) -> Any:
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
-        raise YamlRefused(f"not valid YAML: {' '.join(str(exc).split())}") from None
+        raise _refusal(exc) from None
     finally:
         loader.dispose()
 
@@ -75,6 +79,11 @@ def load(text: str) -> Any:
 def read(path: Path) -> Any:
     """``path``'s document; :class:`YamlRefused` also for a file too large, not UTF-8, or
     unreadable (never more than :data:`MAX_BYTES` are read)."""
+    return load(read_text(path))
+
+
+def read_text(path: Path) -> str:
+    """``path``'s text, at most :data:`MAX_BYTES` read, UTF-8 or :class:`YamlRefused`."""
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
@@ -83,7 +92,13 @@ def read(path: Path) -> Any:
     if len(data) > MAX_BYTES:
         raise YamlRefused(f"larger than {MAX_BYTES} bytes")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlRefused(f"not UTF-8 (byte {exc.start})") from None
-    return load(text)
+
+
+def _refusal(exc: yaml.YAMLError) -> YamlRefused:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return YamlRefused(
+        f"not valid YAML: {' '.join(str(exc).split())}", mark.line + 1 if mark else None
+    )

@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway import yamltext
 from gateway.catalogue.loader import Catalogue
 from gateway.domain import CaseStatus, Region, ServiceItem
 from gateway.ports import AgencyFormat
@@ -169,7 +170,7 @@ def _scalar(node: yaml.Node) -> Any:
 
 def _load_yaml(text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     lines: dict[tuple[Any, ...], int] = {}
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    node = yamltext.compose(text)  # aliases, deep nesting and size refused: bombs stay small
     if node is None:
         return None, {(): 1}
     return _to_python(node, (), lines), lines
@@ -305,8 +306,10 @@ def load_file(
     """Parse and check one mapping file; the mapping is returned only when it has no problems."""
     name = path.name
     try:
-        data, lines = _load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+        data, lines = _load_yaml(yamltext.read_text(path))
+    except yamltext.YamlRefused as exc:
+        return None, [MappingProblem(name, exc.line or 1, f"YAML: {exc.reason}")]
+    except yaml.YAMLError as exc:  # a repeated key (_to_python)
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         return None, [MappingProblem(name, mark.line + 1 if mark else 1, f"YAML: {exc}")]
     validator = jsonschema.Draft202012Validator(_schema())
