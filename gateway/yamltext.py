@@ -29,25 +29,35 @@ class YamlRefused(ValueError):
         self.reason, self.line = reason, line
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+class _Bounds(yaml.composer.Composer):
+    """Refuses aliases and deep nesting while composing; mixed into a loader."""
+
+    _depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+        events: Any = self  # the parser's methods, in every loader this is mixed into
+        if events.check_event(yaml.AliasEvent):
+            alias = events.peek_event()
             raise YamlRefused(
-                f"aliases (*{event.anchor}) are not allowed", event.start_mark.line + 1
+                f"aliases (*{alias.anchor}) are not allowed", alias.start_mark.line + 1
             )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
-                raise YamlRefused(f"nested deeper than {MAX_DEPTH} levels", mark.line + 1)
+                line = events.peek_event().start_mark.line + 1
+                raise YamlRefused(f"nested deeper than {MAX_DEPTH} levels", line)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+class _BoundedLoader(_Bounds, yaml.SafeLoader):
+    pass
+
+
+class _BoundedTextLoader(_Bounds, yaml.BaseLoader):
+    """Every scalar a string (``BaseLoader``): for files whose values are parsed by their
+    reader, with messages, rather than by YAML's implicit typing."""
 
 
 def compose(text: str) -> Node | None:
@@ -63,11 +73,12 @@ def compose(text: str) -> Node | None:
         loader.dispose()
 
 
-def load(text: str) -> Any:
-    """The document as plain Python values (``safe_load``, bounded)."""
+def load(text: str, *, strings_only: bool = False) -> Any:
+    """The document as plain Python values (``safe_load``, bounded); ``strings_only``: every
+    scalar a string, as ``BaseLoader`` reads them."""
     if len(text) > MAX_BYTES:
         raise YamlRefused(f"larger than {MAX_BYTES} characters")
-    loader = _BoundedLoader(text)
+    loader = _BoundedTextLoader(text) if strings_only else _BoundedLoader(text)
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:

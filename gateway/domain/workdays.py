@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Literal
 
 import holidays
-import yaml
+
+from gateway import yamltext
 
 log = logging.getLogger(__name__)
 
@@ -310,8 +311,8 @@ def load_overrides(path: Path | None = None) -> tuple[Override, ...]:
     path = path or bundled_overrides()
     try:
         # every scalar a string: a date is parsed here, with a message, not by YAML
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    except (OSError, yaml.YAMLError) as exc:
+        data = yamltext.load(yamltext.read_text(path), strings_only=True)
+    except yamltext.YamlRefused as exc:
         raise CalendarError(f"{path}: {exc}") from None
     entries = data.get("overrides") if isinstance(data, dict) else None
     if entries == "":
