@@ -9,11 +9,13 @@ without a traceback).
 from __future__ import annotations
 
 import json
+import math
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -63,6 +65,21 @@ KeysOpt = Annotated[
 InputArg = Annotated[str, typer.Argument(help="Guangdong application JSON file, or - for stdin.")]
 
 
+def finite(value: float | None) -> float | None:
+    """Option callback: a number of seconds must be a number (``nan`` and ``inf`` parse as floats
+    and slip past ``min=``: a deadline of ``nan`` never comes)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def positive(value: float | None) -> float | None:
+    """Option callback: a finite number above 0 (a timeout of 0 or less means nothing)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a number above 0")
+    return value
+
+
 def keys_dir(keys: Path | None) -> Path:
     return keys or settings().keys
 
@@ -103,6 +120,56 @@ def read_input(source: str, as_json: bool) -> bytes:
         fail([Problem("", str(exc))], as_json, code=REJECTED)
     except InputUnreadable as exc:
         fail([Problem("", str(exc))], as_json, code=USAGE)
+
+
+def check_url(url: str, as_json: bool) -> None:
+    """An agency URL, or a usage error before any work (the transports would call it a
+    permanent failure anyway)."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        fail([Problem("", f"--url {url!r} is not a URL: {exc}")], as_json, code=USAGE)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        fail([Problem("", f"--url {url!r}: need http(s)://host[:port]/…")], as_json, code=USAGE)
+
+
+def one_of(option: str, value: str | None, choices: Iterable[str], as_json: bool) -> str | None:
+    """``value`` as ``choices`` spell it, matched ignoring case (case states mix ``filed`` and
+    ``COMPLETED``; nobody should have to remember which), or a usage error listing them."""
+    if value is None:
+        return None
+    spelled = {choice.lower(): choice for choice in choices}
+    if value.lower() not in spelled:
+        said = f"{option} must be one of {', '.join(spelled.values())}, not {value!r}"
+        fail([Problem("", said)], as_json, code=USAGE)
+    return spelled[value.lower()]
+
+
+def source_name(source: str) -> str:
+    return "standard input" if source == "-" else source
+
+
+def stdin_once(sources: list[str], as_json: bool) -> None:
+    """Refuse ``-`` given twice before anything is read: standard input can be read only once
+    (the second read would find it empty and call that invalid)."""
+    if sources.count("-") > 1:
+        fail([Problem("", "standard input (-) can be read only once")], as_json, code=USAGE)
+
+
+def read_json(source: str, as_json: bool) -> Any:
+    """The JSON value in ``source`` (a file, a pipe, ``-``), read as strictly as an application
+    (:func:`gateway.inputs.parse_json`): too large or refused exits 1, unreadable exits 2; each
+    problem names the source."""
+    from gateway.inputs import parse_json
+
+    data = read_input(source, as_json)
+    try:
+        return parse_json(data)
+    except ApplicationRejected as exc:
+        name = source_name(source)
+        fail([Problem(p.path, f"{name}: {p.message}") for p in exc.problems], as_json)
 
 
 def accept_for(pipeline: Pipeline, source: str, to: StrEnum, as_json: bool) -> Application:

@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from gateway.cli.common import CONFIG, OK, REJECTED, USAGE, JsonOpt, err, out, read_input
+from gateway.cli.common import (
+    CONFIG,
+    OK,
+    REJECTED,
+    USAGE,
+    JsonOpt,
+    fail,
+    out,
+    read_json,
+    source_name,
+    stdin_once,
+)
 from gateway.intake.validator import Problem
 
 
@@ -18,34 +29,26 @@ def register(app: typer.Typer) -> None:
     app.command("supplement")(supplement)
 
 
-def _refuse(message: str, as_json: bool, code: int = REJECTED) -> typer.Exit:
-    if as_json:
-        err.out(json.dumps({"errors": [{"message": message}]}, ensure_ascii=False), highlight=False)
-    else:
-        err.print(f"error {message}", markup=False)
-    return typer.Exit(code)
+def _refuse(message: str, as_json: bool, code: int = REJECTED) -> NoReturn:
+    """Refuse the whole command, printed like every other error (``fail``: one line, or a JSON
+    object with ``path`` and ``message`` under --json)."""
+    fail([Problem("", message)], as_json, code)
 
 
 def _materials(pairs: list[str], as_json: bool) -> list[dict[str, Any]]:
-    """``CODE=FILE`` → the FILE's material reference (JSON) with its code."""
-    from gateway.cli.common import fail
+    """``CODE=FILE`` → the FILE's material reference (JSON) with its code.
 
-    found: list[dict[str, Any]] = []
-    stdin_used = False
-    for pair in pairs:
-        code, sep, source = pair.partition("=")
+    Each FILE is read like an application (size, depth, repeated keys: the intake's reader):
+    a repeated ``size`` or ``sha256`` would otherwise be whichever one the parser kept."""
+    split = [pair.partition("=") for pair in pairs]
+    for pair, (code, sep, source) in zip(pairs, split, strict=True):
         if not sep or not code or not source:
-            raise _refuse(f"--material {pair}: expected CODE=FILE", as_json, USAGE)
-        if source == "-":
-            if stdin_used:
-                raise _refuse("standard input (-) can be read only once", as_json, USAGE)
-            stdin_used = True
-        name = "standard input" if source == "-" else source
-        data = read_input(source, as_json)  # exits 2 (unreadable) or 1 (too large)
-        try:
-            material = json.loads(data)
-        except (UnicodeDecodeError, ValueError) as exc:
-            fail([Problem("", f"{name}: not a JSON material reference: {exc}")], as_json)
+            _refuse(f"--material {pair}: expected CODE=FILE", as_json, USAGE)
+    stdin_once([source for _, _, source in split], as_json)
+    found: list[dict[str, Any]] = []
+    for code, _, source in split:
+        name = source_name(source)
+        material = read_json(source, as_json)  # exits 2 (unreadable) or 1 (refused)
         if not isinstance(material, dict):
             fail([Problem("", f"{name}: a material reference must be a JSON object")], as_json)
         given = material.setdefault("code", code)
@@ -85,16 +88,14 @@ def supplement(
         try:
             key = runtime.keys.gateway_key()
         except (OSError, KeyError, ValueError) as exc:
-            raise _refuse(
-                f"no gateway signing key in {runtime.settings.keys}: {exc}", as_json, CONFIG
-            ) from None
+            _refuse(f"no gateway signing key in {runtime.settings.keys}: {exc}", as_json, CONFIG)
         try:
             with transaction(runtime.sessions) as session:
                 done = forward_detailed(
                     session, case_ref, materials, key, now=dt.datetime.now(dt.UTC)
                 )
         except (SupplementRefused, DocumentInvalid) as exc:
-            raise _refuse(str(exc), as_json) from None
+            _refuse(str(exc), as_json)
     finally:
         runtime.close()
     result = "forwarded" if done.created else "already-forwarded"

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from gateway.cli.common import REJECTED, USAGE, JsonOpt, err, out
+from gateway.cli.common import REJECTED, USAGE, JsonOpt, err, fail, out, read_input, read_json
+from gateway.intake.problems import Problem
 
 if TYPE_CHECKING:
     from gateway.store.text_review import DisagreementGroup
@@ -30,18 +31,30 @@ text_app = typer.Typer(no_args_is_help=True, help="Chinese text conversion: disa
 CHUNK = 2000  # texts per engine call when reviewing files
 
 
-def _texts_of(path: Path) -> Iterator[tuple[str, str]]:
+def _texts_of(path: Path, as_json: bool) -> Iterator[tuple[str, str]]:
     """(where, text) of a file: plain text (one text per line, ``FILE:LINE``) or JSON: strings,
     TextPairs or cases with ``texts`` (what ``gbagw cases show --json`` prints), where is the
-    pair's field path. Name fields are skipped: names follow the name rules, not the engines."""
-    raw = path.read_text(encoding="utf-8")
-    if path.suffix != ".json":
+    pair's field path. Name fields are skipped: names follow the name rules, not the engines.
+
+    Read like an application: at most ``GBAGW_MAX_INPUT_BYTES`` (more is refused before it is
+    read whole), JSON by the intake's strict reader (depth, repeated keys)."""
+    source = str(path)
+    if path.suffix == ".json":
+        document = read_json(source, as_json)
+    else:
+        data = read_input(source, as_json)
+        try:
+            raw = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem = f"{source}: not valid UTF-8: {exc.reason} at byte {exc.start}"
+            fail([Problem("", problem)], as_json)
         for n, line in enumerate(raw.splitlines(), 1):
             if line.strip():
                 yield f"{path}:{n}", line
         return
 
     def walk(v: Any, where: str) -> Iterator[tuple[str, str]]:
+        # recursion is bounded: read_json refuses nesting deeper than the intake's limit
         if isinstance(v, str):
             yield where, v
         elif isinstance(v, dict) and isinstance(v.get("original"), str):
@@ -54,20 +67,13 @@ def _texts_of(path: Path) -> Iterator[tuple[str, str]]:
             for i, x in enumerate(v):
                 yield from walk(x, f"{where}[{i}]")
 
-    yield from walk(json.loads(raw), "")
+    yield from walk(document, "")
 
 
-def _read(files: list[Path]) -> list[tuple[str, str]]:
+def _read(files: list[Path], as_json: bool) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for f in files:
-        try:
-            found += _texts_of(f)
-        except (OSError, UnicodeDecodeError) as exc:
-            err.print(f"error cannot read {f}: {exc}", markup=False)
-            raise typer.Exit(USAGE) from None
-        except json.JSONDecodeError as exc:
-            err.print(f"error {f} is not JSON: {exc}", markup=False)
-            raise typer.Exit(REJECTED) from None
+        found += _texts_of(f, as_json)
     return found
 
 
@@ -142,7 +148,7 @@ def review(
         raise typer.Exit(USAGE)
     decided: dict[str, int] | None = None
     if files or corpus:
-        texts = _read(files or [])
+        texts = _read(files or [], as_json)
         if corpus:
             from gateway.text.corpus import jieba_words
 

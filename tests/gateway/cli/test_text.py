@@ -114,7 +114,7 @@ def test_review_of_case_texts_skips_names_and_hides_personal_context(tmp_path: P
     [
         (None, ["--region", "TW"], 2, "--region must be HK, MO or both"),
         (None, [], 2, "cannot read"),
-        ("{not json", [], 1, "is not JSON"),
+        ("{not json", [], 1, "not valid JSON"),
         ("正常\n坏\x00文本\n", [], 1, ":2: control character U+0000"),
     ],
     ids=["region", "missing", "json", "control"],
