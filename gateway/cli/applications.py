@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from cryptography import x509
@@ -22,17 +23,23 @@ from gateway.cli.common import (
     KeysOpt,
     Target,
     accept_for,
+    check_url,
     err,
     fail,
     keys_dir,
     out,
     pipeline_for,
+    positive,
     read_input,
 )
 from gateway.intake.validator import ApplicationRejected, Problem
 from gateway.ports import DocumentInvalid
 from signing import KeyDirectory, SigningKey, TrustConfigError, TrustStore
 from signing.parties import GATEWAY_PARTY
+
+if TYPE_CHECKING:
+    from gateway.domain import Case
+    from gateway.ports import DeliveryResult
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +53,8 @@ def validate(
     catalogue: CatalogueOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate an application against its item and mapping; print nothing but errors."""
+    """Validate an application against its item and mapping: print `valid FILE`, or every
+    problem with the JSON path of its field (exit 1); --json prints the problems as JSON."""
     pipeline = pipeline_for(catalogue, as_json)
     try:
         pipeline.accept(read_input(application, as_json))
@@ -84,18 +92,6 @@ def render(
         fail([Problem("", e) for e in exc.errors], as_json, code=CONFIG)
     sys.stdout.buffer.write(rendered.to_bytes())
     sys.stdout.buffer.write(b"\n")
-
-
-def _check_url(url: str, as_json: bool) -> None:
-    """A usage error before any work: the transports would call it permanent anyway."""
-    import httpx
-
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        fail([Problem("", f"--url {url!r} is not a URL: {exc}")], as_json, code=USAGE)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        fail([Problem("", f"--url {url!r}: need http(s)://host[:port]/…")], as_json, code=USAGE)
 
 
 def _key_directory(keys: Path | None, as_json: bool) -> KeyDirectory:
@@ -164,18 +160,23 @@ def send(
     url: Annotated[str, typer.Option("--url", help="Agency endpoint base URL.")],
     keys: KeysOpt = None,
     catalogue: CatalogueOpt = None,
-    timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", callback=positive, help="Seconds per request (above 0).")
+    ] = 10.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Render, sign and send an application; print the agency's verified receipt."""
     from gateway.ports import Outcome
     from gateway.registry import client_factory
 
-    _check_url(url, as_json)
+    check_url(url, as_json)
     pipeline = pipeline_for(catalogue, as_json)
     application_ = accept_for(pipeline, application, to, as_json)
     directory = _key_directory(keys, as_json)
-    rendered = pipeline.render(application_, _gateway_key(directory, None, None, as_json))
+    try:
+        rendered = pipeline.render(application_, _gateway_key(directory, None, None, as_json))
+    except DocumentInvalid as exc:  # a mapping produced what the agency schema refuses
+        fail([Problem("", e) for e in exc.errors], as_json, code=CONFIG)
     client = client_factory(application_.target_region)(
         url, directory.trust_store(), agency=rendered.case.agency, timeout=timeout
     )
@@ -184,12 +185,30 @@ def send(
     finally:
         client.close()
     receipt = result.receipt
-    table = Table(
-        title=f"{rendered.case.case_ref} → {rendered.case.agency}: {result.outcome.value}"
-    )
+    if as_json:
+        record = {
+            "case_ref": rendered.case.case_ref,
+            "agency": rendered.case.agency,
+            "outcome": result.outcome.value,
+            "message_id": rendered.case.messages[0].message_id,
+            "agency_case_ref": receipt.agency_case_ref if receipt else None,
+            "received_at": receipt.received_at.isoformat() if receipt else None,
+            "receipt_signed_by": receipt.header.sender if receipt else None,
+            "detail": result.detail or None,
+        }
+        out.out(json.dumps(record, ensure_ascii=False), highlight=False)
+    else:
+        _receipt_table(rendered.case, result)
+    if result.outcome not in (Outcome.DELIVERED, Outcome.DUPLICATE):
+        raise typer.Exit(REJECTED)
+
+
+def _receipt_table(case: Case, result: DeliveryResult) -> None:
+    receipt = result.receipt
+    table = Table(title=f"{case.case_ref} → {case.agency}: {result.outcome.value}")
     table.add_column("field")
     table.add_column("value")
-    table.add_row("message id", rendered.case.messages[0].message_id)
+    table.add_row("message id", case.messages[0].message_id)
     if receipt is not None:
         table.add_row("agency case ref", receipt.agency_case_ref)
         table.add_row("received at", receipt.received_at.isoformat())
@@ -197,5 +216,3 @@ def send(
     if result.detail:
         table.add_row("detail", result.detail)
     out.print(table)
-    if result.outcome not in (Outcome.DELIVERED, Outcome.DUPLICATE):
-        raise typer.Exit(REJECTED)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from gateway.cli.common import CONFIG, REJECTED, JsonOpt, err, out
+from gateway.cli.common import CONFIG, REJECTED, USAGE, JsonOpt, err, out
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -74,7 +74,7 @@ def _known_agency(role: Role) -> None:
             f"known: {', '.join(known)}",
             markup=False,
         )
-        raise typer.Exit(REJECTED)
+        raise typer.Exit(USAGE)  # a bad argument, like a role that does not parse
 
 
 def _record(session: Session, command: str, name: str, status: int) -> None:
@@ -85,12 +85,15 @@ def _record(session: Session, command: str, name: str, status: int) -> None:
 
 
 def _refused(sessions: sessionmaker[Session], command: str, name: str, exc: Any) -> typer.Exit:
+    """Audit the refusal and say why. A malformed argument (a name the pattern refuses: 422)
+    is a usage error (2), as a role that does not parse is; a well-formed one the store
+    refuses (a name taken, no such client) is a refusal (1)."""
     from gateway.store.db import transaction
 
     with transaction(sessions) as session:
         _record(session, command, name, exc.status)
     err.print(f"error {exc}", markup=False)
-    return typer.Exit(REJECTED)
+    return typer.Exit(USAGE if exc.status == 422 else REJECTED)
 
 
 def _client_view(client: ApiClient) -> dict[str, Any]:

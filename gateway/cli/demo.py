@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from gateway.cli.common import OK, REJECTED, KeysOpt, err, out
+from gateway.cli.common import OK, REJECTED, KeysOpt, err, finite, out
 from gateway.config import settings
 
 
@@ -31,7 +31,9 @@ class Row:
 
 def demo(
     keys: KeysOpt = None,
-    timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds at most.")] = 120,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, callback=finite, help="Seconds at most.")
+    ] = 120,
 ) -> None:
     """File every bundled example into the embedded gateway and watch each reach its agency."""
     from gateway.cases.filing import Filing

@@ -87,8 +87,11 @@ def api(
         str, typer.Option("--loglevel", help="debug, info, warning or error.")
     ] = "info",
 ) -> None:
-    """The gateway's HTTP service: agencies' push receivers (HK StatusNotices), /healthz and
-    /readyz. Any number of them, behind a load balancer, against the shared store."""
+    """The gateway's HTTP service: the public API for the Guangdong platform and operators
+    (/v1/…: applications, cases, supplements, complaints, items, mappings, outbox, inbound),
+    the agencies' routes (/agencies/v1/…) and push receivers (HK StatusNotices), /metrics,
+    /healthz and /readyz; described at /openapi.json. Any number of them, behind a load
+    balancer, against the shared store."""
     import uvicorn
 
     from gateway.api.app import create_app

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from gateway.cli.common import OK, REJECTED, USAGE, JsonOpt, err, out
+from gateway.cli.common import CONFIG, OK, REJECTED, JsonOpt, err, fail, finite, one_of, out
+from gateway.intake.problems import Problem
 
 cases_app = typer.Typer(no_args_is_help=True, help="Cases in the store.")
 outbox_app = typer.Typer(no_args_is_help=True, help="Deliveries owed to agencies.")
@@ -28,13 +29,28 @@ def _sessions():
 
 @cases_app.command("list")
 def cases_list(
-    state: Annotated[str | None, typer.Option("--state", help="Only cases in this state.")] = None,
-    agency: Annotated[str | None, typer.Option("--agency", help="Only this agency's.")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Only cases in this state: filed, delivered, undeliverable, or a status the "
+            "agency reported (RECEIVED … COMPLETED); any case.",
+        ),
+    ] = None,
+    agency: Annotated[
+        str | None,
+        typer.Option("--agency", help="Only this agency's (a code of the agency directory)."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """Cases, newest first: state, agency and the agency's case number."""
+    from gateway.domain import CaseStatus
     from gateway.store import list_cases, transaction
+    from gateway.store.vocab import CaseState
+
+    state = one_of("--state", state, [*CaseState, *CaseStatus], as_json)
+    agency = one_of("--agency", agency, _agency_codes(as_json), as_json)
 
     with transaction(_sessions(), read_only=True) as session:
         rows = list_cases(session, state=state, agency=agency, limit=limit)
@@ -56,6 +72,18 @@ def cases_list(
     out.print(table)
 
 
+def _agency_codes(as_json: bool) -> list[str]:
+    """The agencies of the directory the gateway routes to ($GBAGW_AGENCIES)."""
+    from gateway.agencies.directory import AgencyDirectory, DirectoryError
+    from gateway.config import settings
+
+    try:
+        directory = AgencyDirectory.load(settings().agencies)
+    except DirectoryError as exc:
+        fail([Problem("", str(exc))], as_json, code=CONFIG)
+    return sorted(a.code for a in directory)
+
+
 @cases_app.command("show")
 def cases_show(
     case_ref: Annotated[str, typer.Argument(help="A case reference (GBA-…).")],
@@ -67,8 +95,7 @@ def cases_show(
     with transaction(_sessions(), read_only=True) as session:
         detail = show_case(session, case_ref)
     if detail is None:
-        err.print(f"error no case {case_ref}", markup=False)
-        raise typer.Exit(REJECTED)
+        fail([Problem("", f"no case {case_ref}")], as_json)
     if as_json:
         view = dataclasses.asdict(detail)
         view.pop("application")  # personal data stays in the store, not in a terminal
@@ -101,7 +128,8 @@ def cases_show(
 @outbox_app.command("list")
 def outbox_list(
     state: Annotated[
-        str | None, typer.Option("--state", help="pending, sending, delivered or dead.")
+        str | None,
+        typer.Option("--state", help="pending, sending, delivered or dead (any case)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
     as_json: JsonOpt = False,
@@ -110,9 +138,7 @@ def outbox_list(
     from gateway.outbox import OutboxState, list_rows
     from gateway.store import transaction
 
-    if state is not None and state not in set(OutboxState):
-        err.print(f"error --state must be one of {', '.join(OutboxState)}", markup=False)
-        raise typer.Exit(USAGE)
+    state = one_of("--state", state, OutboxState, as_json)
     with transaction(_sessions(), read_only=True) as session:
         rows = list_rows(session, state, limit=limit)
     if as_json:
@@ -156,7 +182,10 @@ def outbox_redrive(
 
 @outbox_app.command("wait")
 def outbox_wait(
-    timeout: Annotated[float, typer.Option("--timeout", min=0, help="Seconds at most.")] = 300,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0, callback=finite, help="Seconds at most (0: look once)."),
+    ] = 300,
 ) -> None:
     """Return when nothing is pending or sending (exit 1 on timeout): for scripts.
 

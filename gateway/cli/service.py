@@ -28,6 +28,7 @@ from gateway.cli.common import (
     out,
     pipeline_for,
     read_input,
+    stdin_once,
 )
 from gateway.config import settings
 
@@ -123,6 +124,7 @@ def file_applications(
     from gateway.intake.validator import ApplicationRejected
     from gateway.store import ApplicationConflict
 
+    stdin_once(applications, as_json)
     pipeline = pipeline_for(catalogue, as_json)
     runtime = open_runtime()
     try:

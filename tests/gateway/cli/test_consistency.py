@@ -247,6 +247,40 @@ def test_every_boolean_option_is_a_flag() -> None:
     assert wrong == [], "boolean options that take a value: " + ", ".join(wrong)
 
 
+def takes_a_number(option: Any) -> bool:
+    return annotation(option) in (float, int, "float", "integer") and not option.is_flag
+
+
+def number_options() -> list[tuple[tuple[str, ...], str]]:
+    return [
+        (path, option.opts[0])
+        for path, command in LEAVES
+        for option in options(command)
+        if takes_a_number(option)
+    ]
+
+
+def refuse_numbers(numbers: list[tuple[tuple[str, ...], str]], value: str) -> str:
+    runs = [(opt, invoke(*path, opt, value)) for path, opt in numbers]
+    return "\n\n".join(
+        run.show()
+        for opt, run in runs
+        if run.returncode != 2 or traceback_in(run) or f"'{opt}'" not in run.stderr
+    )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1"])
+def test_every_number_option_refuses_what_is_not_a_count_or_a_duration(value) -> None:
+    """Seconds, limits, ports, workers: none is negative or infinite, none is NaN (a deadline
+    of NaN never comes; a timeout of -1 reached the HTTP client as an internal error), and the
+    refusal names the option. An int option refuses "nan" by its type; a float one needs
+    ``min=`` and a finiteness check (gateway.cli.common.finite / positive)."""
+    numbers = number_options()
+    assert len(numbers) >= 10, "the walk found too few number options to be checking anything"
+    problems = refuse_numbers(numbers, value)
+    assert not problems, problems
+
+
 # --- usage mistakes ---------------------------------------------------------------------------
 
 
