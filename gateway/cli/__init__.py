@@ -20,7 +20,7 @@ from gateway.cli.mappings import mappings_app
 from gateway.cli.operators import cases_app, outbox_app
 from gateway.cli.text import text_app
 from gateway.cli.verify import verify
-from gateway.config import settings
+from gateway.config import SettingsInvalid, settings
 from gateway.privacy.keyring import key_error_in
 from gateway.privacy.masking import configure_logging
 from signing.cli import keys_app
@@ -69,6 +69,9 @@ def main() -> None:
         raise
     except KeyboardInterrupt:
         sys.exit(130)
+    except SettingsInvalid as exc:  # a GBAGW_* variable: configuration, named, value unsaid
+        err.print(f"error {exc}", markup=False)
+        sys.exit(CONFIG)
     except Exception as exc:  # noqa: BLE001 - the last line of defence before a user's terminal
         key_problem = key_error_in(exc)
         if key_problem is not None:  # missing or wrong data keys: configuration, not a bug

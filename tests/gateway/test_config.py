@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from gateway.config import Settings
@@ -29,3 +32,21 @@ def test_environment_overrides_defaults(monkeypatch) -> None:
     monkeypatch.setenv("GBAGW_MAX_INPUT_BYTES", "10")
     s = Settings()
     assert s.keys == Path("/tmp/k") and s.max_input_bytes == 10
+
+
+def test_an_unusable_variable_is_a_configuration_error_naming_it_not_its_value(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GBAGW_")}
+    env |= {
+        "GBAGW_DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
+        "GBAGW_LEASE_SECONDS": "secret-looking-abc",
+        "GBAGW_API_RATE": "-5",
+    }
+    gbagw = str(Path(sys.executable).with_name("gbagw"))
+    for command in (["cases", "list"], ["agencies", "list", "--json"]):
+        run = subprocess.run([gbagw, *command], env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 3, run.stderr
+        assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
+        assert "GBAGW_LEASE_SECONDS" in run.stderr and "GBAGW_API_RATE" in run.stderr
+        assert "secret-looking" not in run.stderr + run.stdout
