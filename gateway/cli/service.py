@@ -122,6 +122,7 @@ def file_applications(
     """
     from gateway.cases.filing import Filing
     from gateway.intake.validator import ApplicationRejected
+    from gateway.ports import DocumentInvalid
     from gateway.store import ApplicationConflict
 
     stdin_once(applications, as_json)
@@ -152,6 +153,20 @@ def file_applications(
         except ApplicationConflict as exc:
             record |= {"result": "conflict", "case_ref": exc.existing_case_ref, "reason": str(exc)}
             lines = [f"conflict {name}: {exc}"]
+            code = max(code, REJECTED)
+        except DocumentInvalid as exc:  # as the API's 422: element paths, never the values
+            problems = exc.problems()
+            record |= {
+                "result": "rejected",
+                "errors": [
+                    {"path": path, "message": f"the agency's format refuses it once mapped: {why}"}
+                    for path, why in problems
+                ],
+            }
+            lines = [
+                f"rejected {name}: {path}: the agency's format refuses it once mapped: {why}"
+                for path, why in problems
+            ]
             code = max(code, REJECTED)
         else:
             result = "filed" if filed.created else "already-filed"
