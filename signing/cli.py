@@ -6,6 +6,12 @@ The main CLI adds ``keys_app`` as the ``keys`` group; ``gbagw verify`` reads a d
 format. The key directory is ``--keys`` (``--dir`` is kept as an alias), else ``$GBAGW_KEYS``,
 else ``./var/keys``.
 
+``gbagw keys …`` exits 0 when done; 1 when a certificate file was read and refused (not a PEM
+certificate, expired, a key the specs do not allow, registered already); 2 for a usage error
+(an option out of range, a malformed party code, ``add`` for a registered party, ``rotate`` for
+an unknown one) or a file that cannot be opened; 3 when the key directory cannot be used. Each
+refusal is one line.
+
 ``gbagw verify`` prints one line per document, never a traceback:
 
 * ``ACCEPTED <file>: signed by <party> (certificate <sha256>, <subject>); message … sent …``
@@ -18,6 +24,7 @@ else ``./var/keys``.
 
 from __future__ import annotations
 
+import math
 import os
 from base64 import b64decode
 from dataclasses import dataclass
@@ -36,11 +43,20 @@ from rich.text import Text
 from signing.algorithms import DS_NS
 from signing.errors import SignatureRejected
 from signing.header import HeaderSpec
-from signing.keydir import DEFAULT_ROTATION_WINDOW, SANDBOX_AGENCIES, KeyDirectory
+from signing.keydir import (
+    DEFAULT_ROTATION_WINDOW,
+    MAX_ROTATION_WINDOW,
+    SANDBOX_AGENCIES,
+    CertificateRefused,
+    KeyChangeRefused,
+    KeyDirectory,
+    certificate_problem,
+    check_party_code,
+)
 from signing.keys import fingerprint
 from signing.trust import RegisteredCertificate, TrustConfigError, TrustStore
 from signing.verifier import Verified, verify
-from signing.xmlsafe import Limits, parse_untrusted, read_limited
+from signing.xmlsafe import Limits, one_line, parse_untrusted, read_limited
 
 KEYS_ENV = "GBAGW_KEYS"
 
@@ -62,6 +78,8 @@ DirOption = Annotated[
 EXIT_ACCEPTED, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 #: a key directory or trust list that cannot be used (the gateway's exit code 3)
 EXIT_CONFIG = 3
+#: a certificate file larger than this is not one (a chain of a few certificates is ~10 KB)
+CERTIFICATE_LIMITS = Limits(max_bytes=1 << 20)
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -82,8 +100,34 @@ def default_keys_dir() -> Path:
     return Path(os.environ.get(KEYS_ENV) or "var/keys")
 
 
+def refused(name: object, why: str) -> typer.Exit:
+    """A certificate file read and refused: one line naming it, exit 1."""
+    console(stderr=True).print(printable(f"error: {name}: {one_line(why)}"), markup=False)
+    return typer.Exit(EXIT_REJECTED)
+
+
+def _window_days(value: float) -> float:
+    """``--window-days``: 0 (end the old acceptance now) to a year, never nan or inf."""
+    top = MAX_ROTATION_WINDOW.days
+    if not (math.isfinite(value) and 0 <= value <= top):
+        raise typer.BadParameter(f"must be a number of days from 0 to {top}, not {value:g}")
+    return value
+
+
+def _party_code(value: str) -> str:
+    try:
+        return check_party_code(value)
+    except KeyChangeRefused as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _party_codes(values: list[str] | None) -> list[str] | None:
+    return [_party_code(value) for value in values] if values is not None else None
+
+
 @keys_app.command("init")
 def init_command(
+    ctx: typer.Context,
     directory: Annotated[
         Path | None,
         typer.Argument(help=f"where to create it (same as --keys; default ${KEYS_ENV})"),
@@ -98,6 +142,7 @@ def init_command(
             "--agency",
             metavar="CODE",
             help="create only these sandbox agencies (repeatable; default: all)",
+            callback=_party_codes,
         ),
     ] = None,
     force: Annotated[
@@ -108,12 +153,16 @@ def init_command(
 
     A directory that already holds a usable key set (its trust list loads, the gateway's key
     is accepted now) is kept as it is: exit 0. One whose trust list is broken: exit 3 with
-    the reason. --force replaces either.
+    the reason. --force replaces either. The directory argument wins over $GBAGW_KEYS, as
+    --keys does; it and --keys both given must name the same directory.
     """
     if key_type not in ("rsa", "ec"):
         raise typer.BadParameter("must be rsa or ec", param_hint="--key-type")
-    if directory is not None and keys is not None and directory != keys:
-        raise typer.BadParameter(f"two key directories given: {directory} and {keys}")
+    # typer carries its own copy of click: its ParameterSource is compared by name
+    from_env = getattr(ctx.get_parameter_source("keys"), "name", None) == "ENVIRONMENT"
+    if directory is not None and keys is not None and not from_env:
+        if directory.resolve() != keys.resolve():
+            raise typer.BadParameter(f"two key directories given: {directory} and {keys}")
     target = directory or keys or default_keys_dir()
     key_directory = KeyDirectory(target)
     if not force and key_directory.trust_file.exists():
@@ -126,6 +175,9 @@ def init_command(
         )
     except FileExistsError as exc:  # created by someone else meanwhile
         raise typer.BadParameter(f"{exc} (use --force)") from None
+    except OSError as exc:  # a file where a directory should be, no permission, disk full …
+        why = exc.strerror or type(exc).__name__
+        raise config_error(Exception(f"cannot create keys in {target}: {why}")) from None
     console().print(
         f"Created {len(entries)} keys in {target}; trust list: {target / 'trust.yaml'}",
         markup=False,
@@ -155,25 +207,41 @@ def _keep_existing(key_directory: KeyDirectory) -> NoReturn:
 
 @keys_app.command("rotate")
 def rotate_command(
-    agency: Annotated[str, typer.Option(help="party code, e.g. HK-TD or GD-GBA-GW")],
+    agency: Annotated[
+        str, typer.Option(help="party code, e.g. HK-TD or GD-GBA-GW", callback=_party_code)
+    ],
     directory: DirOption = None,
     window_days: Annotated[
-        float, typer.Option(help="days the old certificate stays accepted")
+        float,
+        typer.Option(
+            help=(
+                "days the old certificate stays accepted: 0 (now: its key leaked) to "
+                f"{MAX_ROTATION_WINDOW.days}; fractions allowed"
+            ),
+            callback=_window_days,
+        ),
     ] = DEFAULT_ROTATION_WINDOW.days,
     certificate: Annotated[
         Path | None,
         typer.Option(help="register this PEM certificate (sent by the agency) instead"),
     ] = None,
 ) -> None:
-    """Add a new certificate for a party; the old one is accepted until the window ends."""
+    """Add a new certificate for a party; the old one is accepted until the window ends.
+
+    Without --certificate a new development key is made: only for parties whose key is held
+    here (the gateway, sandbox agencies).
+    """
     keys = KeyDirectory(directory or default_keys_dir())
-    cert = _read_certificate(certificate) if certificate else None
+    now = datetime.now(UTC).replace(microsecond=0)
+    cert = _read_certificate(certificate, now) if certificate else None
     try:
-        entry = keys.rotate(agency, timedelta(days=window_days), certificate=cert)
-    except TrustConfigError as exc:
-        raise config_error(exc) from None
-    except (KeyError, ValueError) as exc:
+        entry = keys.rotate(agency, timedelta(days=window_days), now=now, certificate=cert)
+    except CertificateRefused as exc:
+        raise refused(certificate, str(exc)) from None
+    except KeyChangeRefused as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
+    except (TrustConfigError, OSError) as exc:
+        raise config_error(exc) from None
     console().print(
         f"{agency}: new certificate {entry.fingerprint[:16]}… accepted from "
         f"{entry.accepted_from:%Y-%m-%d %H:%M}Z; older ones until "
@@ -184,19 +252,21 @@ def rotate_command(
 
 @keys_app.command("add")
 def add_command(
-    agency: Annotated[str, typer.Option(help="party code, e.g. MO-DSI")],
+    agency: Annotated[str, typer.Option(help="party code, e.g. MO-DSI", callback=_party_code)],
     certificate: Annotated[Path, typer.Option(help="the party's PEM certificate")],
     directory: DirOption = None,
 ) -> None:
     """Register a certificate a party sent (first registration; use rotate to replace one)."""
     keys = KeyDirectory(directory or default_keys_dir())
-    cert = _read_certificate(certificate)
+    cert = _read_certificate(certificate, datetime.now(UTC))
     try:
         entry = keys.add_certificate(agency, cert)
-    except TrustConfigError as exc:
-        raise config_error(exc) from None
-    except ValueError as exc:
+    except CertificateRefused as exc:
+        raise refused(certificate, str(exc)) from None
+    except KeyChangeRefused as exc:
         raise typer.BadParameter(str(exc), param_hint="--agency") from None
+    except (TrustConfigError, OSError) as exc:
+        raise config_error(exc) from None
     console().print(f"{agency}: registered certificate {entry.fingerprint[:16]}…", markup=False)
 
 
@@ -212,11 +282,25 @@ def list_command(directory: DirOption = None) -> None:
     console().print(trust_table(store, with_key, datetime.now(UTC)))
 
 
-def _read_certificate(path: Path) -> x509.Certificate:
+def _read_certificate(path: Path, now: datetime) -> x509.Certificate:
+    """The certificate in ``path`` (``-``: standard input), one a party can sign with now:
+    a file that cannot be opened is a usage error (2), one that is no such certificate is
+    refused (1)."""
     try:
-        return x509.load_pem_x509_certificate(path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise typer.BadParameter(f"{path}: not a readable PEM certificate ({exc})") from None
+        data = read_limited(path, CERTIFICATE_LIMITS)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise typer.BadParameter(f"cannot read {path}: {why}", param_hint="--certificate") from None
+    if len(data) > CERTIFICATE_LIMITS.max_bytes:
+        raise refused(path, f"over {CERTIFICATE_LIMITS.max_bytes} bytes: not a certificate")
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise refused(path, "not a PEM certificate (-----BEGIN CERTIFICATE-----)") from None
+    problem = certificate_problem(cert, now)
+    if problem is not None:
+        raise refused(path, problem)
+    return cert
 
 
 def trust_table(store: TrustStore, with_key: set[str], now: datetime) -> Table:

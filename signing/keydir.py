@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signing.devca import (
     KeyType,
@@ -55,6 +56,8 @@ SANDBOX_AGENCIES = (
     "MO-DSEDT",
 )
 DEFAULT_ROTATION_WINDOW = timedelta(days=7)
+#: the longest rotation window: an old certificate accepted for over a year is no rotation
+MAX_ROTATION_WINDOW = timedelta(days=365)
 DEFAULT_VALIDITY = timedelta(days=730)
 TRUST_FILE = "trust.yaml"
 #: party codes also name directories, so nothing but upper-case words joined by hyphens
@@ -68,6 +71,57 @@ _HEADER = """\
 # party's certificate by hand. `fingerprint` (SHA-256 of the DER certificate) is checked on
 # load. Trust is by this list only: the development CA below is not consulted.
 """
+
+
+class KeyChangeRefused(ValueError):
+    """A change to the key directory refused for what was asked (party code, the party's
+    registrations, the window): nothing was written."""
+
+    def __str__(self) -> str:  # also for the KeyError subclass, which would quote it
+        return str(self.args[0]) if self.args else ""
+
+
+class PartyNotRegistered(KeyChangeRefused, KeyError):
+    """``rotate`` of a party with no certificate (a ``KeyError`` too, as it always was)."""
+
+
+class PartyAlreadyRegistered(KeyChangeRefused):
+    """``add_certificate`` for a party that has one: a second one is a rotation."""
+
+
+class CertificateRefused(KeyChangeRefused):
+    """The certificate itself cannot be registered: registered already, a key the specs do
+    not allow, expired, or starting after the rotation window ends."""
+
+
+def certificate_problem(certificate: x509.Certificate, now: datetime | None = None) -> str | None:
+    """Why ``certificate`` cannot be registered for a party (None when it can): its key is not
+    RSA of 2048 bits or more nor ECDSA P-256 (nothing signed with it would verify), or, with
+    ``now``, it has expired."""
+    try:
+        public = certificate.public_key()
+    except ValueError as exc:  # a key cryptography cannot read
+        return f"its public key cannot be read ({exc})"
+    if isinstance(public, rsa.RSAPublicKey):
+        if public.key_size < 2048:
+            return f"its key is RSA-{public.key_size}; the specs allow RSA-2048 or more"
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        if not isinstance(public.curve, ec.SECP256R1):
+            return f"its key is ECDSA {public.curve.name}; the specs allow ECDSA P-256 only"
+    else:
+        kind = type(public).__name__.removeprefix("_").removesuffix("PublicKey")
+        return f"its key is {kind}; the specs allow RSA-2048 or ECDSA P-256"
+    if now is not None and certificate.not_valid_after_utc <= as_utc(now):
+        return f"it expired {_iso(certificate.not_valid_after_utc)}"
+    return None
+
+
+def check_party_code(party: str) -> str:
+    """``party`` when it is a party code (upper-case words joined by hyphens: it also names a
+    directory), else :class:`KeyChangeRefused`."""
+    if not _PARTY_CODE.fullmatch(party):
+        raise KeyChangeRefused(f"{party!r} is not a party code like HK-TD or GD-GBA-GW")
+    return party
 
 
 @dataclass(frozen=True)
@@ -120,16 +174,22 @@ class KeyDirectory:
         validity: timedelta = DEFAULT_VALIDITY,
         force: bool = False,
     ) -> list[TrustEntry]:
-        """Create the development CA, the gateway's key and one key per sandbox agency."""
+        """Create the development CA, the gateway's key and one key per sandbox agency.
+
+        Each party gets one key however often it is named (the gateway's is always made);
+        a code that is not a party code is refused before anything is written.
+        """
         if self.trust_file.exists() and not force:
             raise FileExistsError(f"{self.trust_file} exists; refusing to replace keys")
+        if validity <= timedelta(0):
+            raise ValueError(f"validity must be above zero, not {validity}")
+        parties = list(dict.fromkeys(check_party_code(p) for p in (GATEWAY_PARTY, *agencies)))
         now = _now(now)
         ca_key, ca_cert = create_ca(now, key_type=key_type)
         write_private_key(self.ca_key_path, ca_key)
         write_certificate(self.ca_cert_path, ca_cert)
         entries = [
-            self._issue(party, key_type, now, now + validity, ca_key, ca_cert)
-            for party in (GATEWAY_PARTY, *agencies)
+            self._issue(party, key_type, now, now + validity, ca_key, ca_cert) for party in parties
         ]
         self._write(entries)
         return entries
@@ -142,8 +202,15 @@ class KeyDirectory:
         accepted_from: datetime | None = None,
         accepted_until: datetime | None = None,
     ) -> TrustEntry:
-        """Register a certificate a party sent (no private key): e.g. a real agency's."""
-        entries = self.entries()
+        """Register the first certificate of a party, as sent (no private key): e.g. a real
+        agency's. A party that has one already is refused: replacing it is :meth:`rotate`."""
+        check_party_code(party)
+        entries = self._usable_entries()
+        if any(e.party == party for e in entries):
+            raise PartyAlreadyRegistered(
+                f"{party} is already registered; use `gbagw keys rotate --agency {party} "
+                "--certificate …` to replace its certificate"
+            )
         _refuse_registered(entries, certificate)
         entry = self._store(party, certificate, None, accepted_from, accepted_until)
         self._write([*entries, entry])
@@ -161,23 +228,42 @@ class KeyDirectory:
         """Add a new certificate for ``party`` and end the old ones' acceptance at now+window.
 
         Without ``certificate`` a new key of the same type is generated and certified by the
-        development CA (the gateway's own key and sandbox agencies); with one, the party's new
-        certificate is registered as received.
+        development CA (the gateway's own key and sandbox agencies: parties whose key is held
+        here); with one, the party's new certificate is registered as received. A window of
+        zero ends the old certificates' acceptance now (a leaked key); at most
+        :data:`MAX_ROTATION_WINDOW`.
         """
+        if not timedelta(0) <= window <= MAX_ROTATION_WINDOW:
+            raise KeyChangeRefused(
+                f"the rotation window must be 0 to {MAX_ROTATION_WINDOW.days} days, not {window}"
+            )
+        if validity <= timedelta(0):
+            raise ValueError(f"validity must be above zero, not {validity}")
         now = _now(now)
-        entries = self.entries()
+        window_end = now + window
+        entries = self._usable_entries()
         current = [e for e in entries if e.party == party]
         if not current:
-            raise KeyError(f"{party} has no registered certificate to rotate")
+            raise PartyNotRegistered(f"{party} has no registered certificate to rotate")
         if certificate is None:
-            ca_key, ca_cert = self._load_ca()
             with_key = [e for e in current if e.key]
-            key_type = key_type_of(self._load_key(with_key[-1]).private_key) if with_key else "rsa"
+            if not with_key:
+                raise KeyChangeRefused(
+                    f"no private key of {party} is held here (its certificates were sent by "
+                    "the party): give its new certificate with --certificate"
+                )
+            key_type = key_type_of(self._load_key(with_key[-1]).private_key)
+            ca_key, ca_cert = self._load_ca()
             new = self._issue(party, key_type, now, now + validity, ca_key, ca_cert)
         else:
             _refuse_registered(entries, certificate)
+            if certificate.not_valid_before_utc > window_end:
+                raise CertificateRefused(
+                    f"it is valid only from {_iso(certificate.not_valid_before_utc)}, after the "
+                    f"old certificates stop being accepted ({_iso(window_end)}): {party} would "
+                    "have none in between; use a longer --window-days"
+                )
             new = self._store(party, certificate, None, now, None)
-        window_end = now + window
         updated = [
             replace(e, accepted_until=min(e.accepted_until, window_end)) if e.party == party else e
             for e in entries
@@ -208,9 +294,17 @@ class KeyDirectory:
             raise TrustConfigError(f"{self.trust_file}: 'parties' must be a mapping")
         entries = []
         for party, items in parties.items():
+            if not isinstance(items, list | None):
+                raise TrustConfigError(f"{self.trust_file}: {party} must have a list of entries")
             for item in items or []:
                 entries.append(_entry_from_yaml(self.trust_file, str(party), item))
         return entries
+
+    def _usable_entries(self) -> list[TrustEntry]:
+        """:meth:`entries`, once the store they make loads (files there, fingerprints
+        unchanged): a change never builds on a broken trust list."""
+        self.trust_store()
+        return self.entries()
 
     def trust_store(self) -> TrustStore:
         """Every registered certificate, fingerprints checked against ``trust.yaml``."""
@@ -267,8 +361,7 @@ class KeyDirectory:
         accepted_from: datetime | None,
         accepted_until: datetime | None,
     ) -> TrustEntry:
-        if not _PARTY_CODE.fullmatch(party):
-            raise ValueError(f"{party!r} is not a party code like HK-TD or GD-GBA-GW")
+        check_party_code(party)
         fingerprint = cert_fingerprint(cert)
         accepted_from = as_utc(accepted_from or cert.not_valid_before_utc)
         label = f"{accepted_from:%Y%m%dT%H%M%SZ}-{fingerprint[:8]}"
@@ -292,7 +385,7 @@ class KeyDirectory:
         try:
             cert = x509.load_pem_x509_certificate(path.read_bytes())
         except (OSError, ValueError) as exc:
-            raise TrustConfigError(f"{path}: cannot read certificate: {exc}") from None
+            raise TrustConfigError(f"{path}: cannot read certificate: {_why(exc)}") from None
         if cert_fingerprint(cert) != entry.fingerprint:
             raise TrustConfigError(
                 f"{path}: fingerprint is {cert_fingerprint(cert)}, trust.yaml says "
@@ -301,13 +394,22 @@ class KeyDirectory:
         return cert
 
     def _load_ca(self) -> tuple[Any, x509.Certificate]:
-        key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), None)
-        return key, x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
+        path = self.ca_key_path
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), None)
+            path = self.ca_cert_path
+            return key, x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            raise TrustConfigError(f"{path}: cannot read the development CA: {_why(exc)}") from None
 
     def _load_key(self, entry: TrustEntry) -> SigningKey:
         assert entry.key is not None
         self._load_cert(entry)  # fingerprint check
-        return SigningKey.load(self.path / entry.key, self.path / entry.certificate)
+        try:
+            return SigningKey.load(self.path / entry.key, self.path / entry.certificate)
+        except (OSError, ValueError, TypeError) as exc:
+            why = _why(exc)
+            raise TrustConfigError(f"{self.path / entry.key}: cannot read the key: {why}") from None
 
     def _write(self, entries: list[TrustEntry]) -> None:
         seen: dict[str, str] = {}
@@ -333,17 +435,30 @@ class KeyDirectory:
 
 
 def _refuse_registered(entries: list[TrustEntry], certificate: x509.Certificate) -> None:
+    problem = certificate_problem(certificate)
+    if problem is not None:
+        raise CertificateRefused(problem)
     fingerprint = cert_fingerprint(certificate)
     for entry in entries:
         if entry.fingerprint == fingerprint:
-            raise TrustConfigError(
+            raise CertificateRefused(
                 f"certificate {fingerprint[:16]}… is already registered for {entry.party}"
             )
+
+
+def _why(exc: Exception) -> str:
+    """The reason in ``exc`` without cryptography's FAQ link or a path said already."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc).split(" See https://", 1)[0] or type(exc).__name__
 
 
 def _entry_from_yaml(source: Path, party: str, item: Any) -> TrustEntry:
     if not isinstance(item, dict):
         raise TrustConfigError(f"{source}: entries of {party} must be mappings")
+    for name in ("certificate", "key"):
+        if item.get(name) is not None and not isinstance(item[name], str):
+            raise TrustConfigError(f"{source}: bad entry for {party}: {name} must be a file name")
     try:
         return TrustEntry(
             party=party,
