@@ -7,10 +7,11 @@ in-process broker, sandbox agencies on loopback), so a fresh checkout runs with 
 
 from __future__ import annotations
 
+import base64
 import functools
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -117,6 +118,14 @@ class Settings(BaseSettings):
         ".secret, created on first use in the embedded mode.",
     )
     notify_timeout: float = Field(10.0, gt=0, description="Seconds per webhook request.")
+
+    @field_validator("notify_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        if value and (problem := webhook_secret_problem(value)) is not None:
+            raise ValueError(problem)  # checked at start: a worker must not sign with junk
+        return value
+
     notify_concurrency: int = Field(
         4, ge=1, description="Notifications in flight to the webhook at once."
     )
@@ -176,6 +185,19 @@ class Settings(BaseSettings):
         description="Log level of gbagw commands (debug, info, warning, error); empty: Python's "
         "default (warnings and errors on stderr). Personal data is masked at every level.",
     )
+
+
+def webhook_secret_problem(value: str) -> str | None:
+    """What is wrong with a Standard Webhooks secret (``whsec_`` and the base64 of 24 to 64
+    random bytes), or None; never repeats the value."""
+    encoded = value.removeprefix("whsec_")
+    try:
+        size = len(base64.b64decode(encoded, validate=True)) if encoded != value else 0
+    except ValueError:
+        size = 0
+    if 24 <= size <= 64:
+        return None
+    return "must be whsec_<base64 of 24-64 random bytes> (gbagw keeps a generated one)"
 
 
 class SettingsInvalid(ValueError):

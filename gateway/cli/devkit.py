@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import socket
 import sqlite3
 from collections.abc import Callable
@@ -207,10 +206,8 @@ def _gd_secret(secret: str | None, keys: Path | None) -> str:
     from gateway.notify import webhook
 
     keys_path = keys_dir(keys)
-    if secret is not None:
+    if secret is not None:  # GBAGW_NOTIFY_SECRET is checked with every setting (exit 3)
         _check_secret(secret, "--secret", USAGE)
-    elif settings().notify_secret:
-        _check_secret(settings().notify_secret, "GBAGW_NOTIFY_SECRET", CONFIG)
     chosen = webhook.load_secret(secret or settings().notify_secret, keys_path, create=True)
     if chosen is None:
         where = webhook.secret_path(keys_path)
@@ -221,18 +218,10 @@ def _gd_secret(secret: str | None, keys: Path | None) -> str:
 
 
 def _check_secret(value: str, name: str, code: int) -> None:
-    from gateway.notify.webhook import SECRET_PREFIX
+    from gateway.config import webhook_secret_problem
 
-    encoded = value.removeprefix(SECRET_PREFIX)
-    try:
-        size = len(base64.b64decode(encoded, validate=True)) if encoded != value else 0
-    except ValueError:
-        size = 0
-    if not 24 <= size <= 64:
-        said = f"{name} must be {SECRET_PREFIX}<base64 of 24-64 random bytes>"
-        fail(
-            [Problem("", f"{said} (gbagw keeps a generated one in its key directory)")], False, code
-        )
+    if (problem := webhook_secret_problem(value)) is not None:
+        fail([Problem("", f"{name} {problem}")], False, code)
 
 
 def _gd_app(secret: str, db: Path, unavailable_seconds: float, unavailable_requests: int) -> object:

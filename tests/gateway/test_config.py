@@ -42,11 +42,15 @@ def test_an_unusable_variable_is_a_configuration_error_naming_it_not_its_value(
         "GBAGW_DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
         "GBAGW_LEASE_SECONDS": "secret-looking-abc",
         "GBAGW_API_RATE": "-5",
+        "GBAGW_NOTIFY_SECRET": "notasecret-value",  # not whsec_<base64 of 24-64 bytes>
     }
     gbagw = str(Path(sys.executable).with_name("gbagw"))
     for command in (["cases", "list"], ["agencies", "list", "--json"]):
         run = subprocess.run([gbagw, *command], env=env, capture_output=True, text=True, timeout=60)
         assert run.returncode == 3, run.stderr
         assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr
-        assert "GBAGW_LEASE_SECONDS" in run.stderr and "GBAGW_API_RATE" in run.stderr
+        for variable in ("GBAGW_LEASE_SECONDS", "GBAGW_API_RATE", "GBAGW_NOTIFY_SECRET"):
+            assert variable in run.stderr, run.stderr
+        assert "whsec_<base64" in run.stderr
         assert "secret-looking" not in run.stderr + run.stdout
+        assert "notasecret-value" not in run.stderr + run.stdout
