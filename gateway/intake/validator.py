@@ -10,7 +10,6 @@ applicant all corrections in one go (Art. 19). Three steps, one module each: the
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from gateway.intake.jsontext import MAX_APPLICATION_BYTES, MAX_DEPTH, read_objec
 from gateway.intake.problems import ApplicationRejected, Problem, dedupe, json_path
 from gateway.intake.wire import ApplicationIn, error_loc, valid_fields, wire_context
 from gateway.text import convert as text
+from gateway.text.tables import RAW_INVISIBLE_OR_NONCHARACTER
 
 __all__ = ["MAX_APPLICATION_BYTES", "ApplicationRejected", "Intake", "Problem"]
 
@@ -90,17 +90,15 @@ def _dumps(data: dict[str, Any]) -> str:
 # In JSON text a control character can only arrive escaped (\u0000, \b, \f) or, for DEL and
 # C1 (UTF-8 lead byte C2), raw. Text holding none of these markers needs no per-string walk.
 _ESCAPED_CONTROL_MARKERS = (b"\\u", b"\\b", b"\\f")
-# Text handed over as str (or a dict, dumped) may also hold raw lone surrogates.
-_RAW_CONTROL_OR_SURROGATE = re.compile(r"[\x7f-\x9f\ud800-\udfff]")
 
 
 def _may_hide_control(data: bytes | str) -> bool:
     if isinstance(data, str):
-        if _RAW_CONTROL_OR_SURROGATE.search(data):
+        if text.FORBIDDEN.search(data):
             return True
         return "\\" in data and any(m.decode() in data for m in _ESCAPED_CONTROL_MARKERS)
     # One-byte searches first: CPython finds a byte with memchr, a two-byte marker ~20x slower.
-    if b"\x7f" in data or b"\xc2" in data:
+    if b"\x7f" in data or b"\xc2" in data or RAW_INVISIBLE_OR_NONCHARACTER.search(data):
         return True
     return b"\\" in data and any(marker in data for marker in _ESCAPED_CONTROL_MARKERS)
 

@@ -24,7 +24,22 @@ SEPARATOR = "\ue001"
 
 # C0 controls except TAB, LF, CR; DEL; C1 controls; lone surrogates. OpenCC truncates at NUL
 # and raises on surrogates, so such text never reaches it.
-FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
+# Invisible characters and those that reorder what is shown (bidi embeddings, overrides and
+# isolates; zero-width spaces, joiners and marks; the BOM as ZWNBSP): "陈\u200b伟强" looks
+# like "陈伟强" to an officer and is another name to a look-up. No form needs them.
+_INVISIBLE = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+# Unicode's 66 noncharacters: U+FFFE and U+FFFF are not even XML characters.
+_NONCHARACTERS = "\ufdd0-\ufdef\ufffe\uffff" + "".join(
+    chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000)
+)
+FORBIDDEN = re.compile(f"[{_CONTROLS}{_INVISIBLE}{_NONCHARACTERS}]")
+# The UTF-8 forms of the invisible characters and noncharacters: raw bytes holding none of
+# them (nor a C1 lead byte or an escape) need no walk over every string.
+RAW_INVISIBLE_OR_NONCHARACTER = re.compile(
+    b"\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa0-\xa4\xa6-\xa9]|\xd8\x9c"
+    b"|\xef(?:\xbb\xbf|\xb7[\x90-\xaf]|\xbf[\xbe\xbf])|[\xf0-\xf4][\x8f\x9f\xaf\xbf]\xbf[\xbe\xbf]"
+)
 # Printable ASCII runs: codes, IDs, URLs, e-mail addresses, Latin words, digits.
 ASCII_RUN = r"[!-~]+"
 OWN_PUA = f"[{PLACEHOLDER}{SEPARATOR}]"
@@ -41,7 +56,14 @@ def check_text(s: str) -> str | None:
     if m is None:
         return None
     ch = m.group()
-    kind = "lone surrogate" if "\ud800" <= ch <= "\udfff" else "control character"
+    if "\ud800" <= ch <= "\udfff":
+        kind = "lone surrogate"
+    elif re.match(f"[{_CONTROLS}]", ch):
+        kind = "control character"
+    elif re.match(f"[{_INVISIBLE}]", ch):
+        kind = "invisible or text-reordering character"
+    else:
+        kind = "Unicode noncharacter"
     return f"{kind} U+{ord(ch):04X} at position {m.start()}"
 
 

@@ -88,6 +88,8 @@ SECRET = "K628913(4)"  # an ID number: a refusal never repeats what was sent
         (b'\xef\xbb\xbf{"note": "K628913(4)"}', "", "starts with a byte-order mark"),
         (b'"K628913(4)"', "", "the body must be a JSON object"),
         (b'{"note": NaN}', "", "not valid JSON"),
+        ('{"name": "K628913(4)\u202e"}'.encode(), "name", "text-reordering character U+202E"),
+        ('{"brand": "K628913(4)\uffff"}'.encode(), "brand", "Unicode noncharacter U+FFFF"),
     ],
     ids=[
         "10000-deep-array",
@@ -100,6 +102,8 @@ SECRET = "K628913(4)"  # an ID number: a refusal never repeats what was sent
         "bom",
         "not-an-object",
         "nan",
+        "raw-bidi-override",
+        "raw-noncharacter",
     ],
 )
 def test_hostile_json_is_400_naming_the_problem(

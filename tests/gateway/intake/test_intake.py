@@ -291,6 +291,35 @@ def test_prc_id_birth_date_must_match(intake: Intake) -> None:
     assert "birth date" in problems(intake, data)["applicant.birthDate"]
 
 
+INVISIBLE_OR_NONCHARACTERS = [
+    "陈\u202e伟强",  # right-to-left override (Trojan source)
+    "陈\u2066伟强\u2069",  # isolates
+    "陈\u200b伟强",  # zero-width space: looks like 陈伟强, is another name
+    "陈\u200d伟强",
+    "\ufeff陈伟强",
+    "丰\uffff田",  # not an XML character: the agency document could not be written
+    "丰\ufffe田",
+    "丰\ufdd0田",
+    "丰\U0010ffff田",
+]
+
+
+@pytest.mark.parametrize("bad", INVISIBLE_OR_NONCHARACTERS, ids=ascii)
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["object", "utf-8"])
+def test_invisible_reordering_and_noncharacters_rejected_with_path(
+    intake: Intake, bad: str, as_bytes: bool
+) -> None:
+    data = example("northbound-vehicle-hk")
+    data["applicant"]["name"] = bad
+    data["form"]["vehicleBrand"] = bad
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8") if as_bytes else data
+    with pytest.raises(ApplicationRejected) as exc:
+        intake.parse(body)
+    found = {p.path: p.message for p in exc.value.problems}
+    assert {"applicant.name", "form.vehicleBrand"} <= set(found), found
+    assert all(bad not in message for message in found.values())
+
+
 @pytest.mark.parametrize("bad", ["a\x00b", "车\x07", "x\x7f", "\u0085"])
 def test_control_characters_rejected_with_path(intake: Intake, bad: str) -> None:
     data = example("northbound-vehicle-hk")

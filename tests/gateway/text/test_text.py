@@ -311,3 +311,18 @@ def test_ascii_runs_pass_untouched(s, region):
     runs = re.compile(r"[!-~]+")
     assert runs.findall(to_traditional(s, region)) == runs.findall(s)
     assert runs.findall(to_simplified(s)) == runs.findall(s)
+
+
+def test_the_raw_utf8_pre_check_finds_every_invisible_character_and_noncharacter() -> None:
+    # the intake and the API guard skip the per-string walk when the bytes hold none of these:
+    # the byte pattern must find exactly the code points FORBIDDEN refuses beyond the controls
+    from gateway.text.tables import FORBIDDEN, RAW_INVISIBLE_OR_NONCHARACTER
+
+    controls = re.compile("[\x00-\x1f\x7f-\x9f]")
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        refused = bool(FORBIDDEN.match(ch)) and not controls.match(ch)
+        found = bool(RAW_INVISIBLE_OR_NONCHARACTER.search(ch.encode("utf-8")))
+        assert refused == found, f"U+{cp:04X}: FORBIDDEN {refused}, byte pattern {found}"
