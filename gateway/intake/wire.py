@@ -59,6 +59,7 @@ from gateway.domain.identity import (
     normalise_phone,
     phone_region_for,
 )
+from gateway.domain.workdays import FIRST_YEAR, LAST_YEAR
 
 _SHA256 = r"^[0-9a-f]{64}$"
 _HTTPS = r"^https://[^\s]+$"
@@ -235,6 +236,16 @@ class ApplicationIn(Wire):
     commitment: CommitmentIn | None = None
     consents: list[ConsentIn]
     delivery: DeliveryIn
+
+    @field_validator("submitted_at")
+    @classmethod
+    def _within_the_calendars(cls, value: dt.datetime) -> dt.datetime:
+        # time limits count working days from it: outside the calendars none can be counted
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise _refused(
+                f"must be in {FIRST_YEAR}–{LAST_YEAR}, the years the working-day calendars cover"
+            )
+        return value
 
 
 # --- when the application as a whole does not validate -----------------------------------------

@@ -468,3 +468,17 @@ def test_python_field_names_are_not_wire_names(intake: Intake) -> None:
     data["applicant"]["id_number"] = data["applicant"].pop("idNumber")
     found = problems(intake, data)
     assert "applicant.id_number" in found and "applicant.idNumber" in found
+
+
+@pytest.mark.parametrize(
+    "submitted_at",
+    ["2010-03-10T09:15:27+08:00", "2100-01-01T00:00:00+08:00", "0001-01-01T00:00:00+14:00"],
+)
+def test_submitted_at_outside_the_calendars_is_refused_not_a_crash_later(
+    intake: Intake, submitted_at: str
+) -> None:
+    # time limits count working days from it; outside the calendars rendering failed with
+    # CalendarError (or OverflowError) after validate had called the application valid
+    data = example("northbound-vehicle-hk")
+    data["submittedAt"] = submitted_at
+    assert "2020–2099" in problems(intake, data)["submittedAt"]
