@@ -36,6 +36,18 @@ def _nfkc(raw: str) -> str:
     return raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
 
 
+# Compiled once: re.fullmatch(str, …) looks its pattern up in re's cache on every call.
+_ALNUM = re.compile(r"[A-Z0-9]+")
+_PRC_FORM = re.compile(r"[0-9]{17}[0-9X]")
+_HKID_FORM = re.compile(r"([A-Z]{1,2})([0-9]{6})([0-9A])")
+_MOID_FORM = re.compile(r"[157][0-9]{7}")
+_PERMIT_FORM = re.compile(r"[HM]([0-9]{8}|[0-9]{10})")
+_SPACE = re.compile(r"\s")
+_PASSPORT_FORM = re.compile(r"[A-Z0-9]{5,20}")
+_ALPHA3 = re.compile(r"[A-Z]{3}")
+_PHONE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212.()]")
+_PHONE_FORM = re.compile(r"\+?[0-9]+")
+
 # Separators people print inside numbers; NFKC already folded full-width forms to ASCII.
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212./()\[\]]")
 
@@ -46,7 +58,7 @@ def _normalise(raw: str, what: str) -> str:
     s = _SEPARATORS.sub("", _nfkc(raw)).upper()
     if not s:
         raise IdentityError(f"{what} number is empty")
-    if not re.fullmatch(r"[A-Z0-9]+", s):
+    if not _ALNUM.fullmatch(s):
         raise IdentityError(f"{what} number may contain only letters, digits and separators")
     return s
 
@@ -76,7 +88,7 @@ def _canonical_prc(raw: str, today: dt.date) -> str:
             "PRC_ID: 15-digit first-generation ID numbers are not accepted; "
             "give the 18-character number"
         )
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", s):
+    if not _PRC_FORM.fullmatch(s):
         raise IdentityError("PRC_ID must be 17 digits followed by a digit or X (18 characters)")
     if s[:2] not in _PRC_PROVINCES and not s.startswith(_PERMIT_PREFIXES):
         raise IdentityError(f"PRC_ID: region code {s[:6]} is not a valid province-level code")
@@ -113,7 +125,7 @@ def hkid_check_char(prefix: str, digits: str) -> str:
 
 def _canonical_hkid(raw: str) -> str:
     s = _normalise(raw, "HK_ID")
-    m = re.fullmatch(r"([A-Z]{1,2})([0-9]{6})([0-9A])", s)
+    m = _HKID_FORM.fullmatch(s)
     if m is None:
         raise IdentityError(
             "HK_ID must be 1 or 2 letters, 6 digits and a check digit 0-9 or A, e.g. A123456(7)"
@@ -130,14 +142,14 @@ def _canonical_hkid(raw: str) -> str:
 
 def _canonical_moid(raw: str) -> str:
     s = _normalise(raw, "MO_ID")
-    if not re.fullmatch(r"[157][0-9]{7}", s):
+    if not _MOID_FORM.fullmatch(s):
         raise IdentityError("MO_ID must be 8 digits starting 1, 5 or 7, e.g. 1234567(8)")
     return f"{s[:7]}({s[7]})"
 
 
 def _canonical_permit(raw: str) -> str:
     s = _normalise(raw, "HKMO_PERMIT")
-    if not re.fullmatch(r"[HM]([0-9]{8}|[0-9]{10})", s):
+    if not _PERMIT_FORM.fullmatch(s):
         raise IdentityError("HKMO_PERMIT must be H or M followed by 8 digits (older: 10 digits)")
     return s
 
@@ -145,8 +157,8 @@ def _canonical_permit(raw: str) -> str:
 def _canonical_passport(raw: str) -> str:
     if not isinstance(raw, str):
         raise IdentityError("PASSPORT number must be text")
-    s = re.sub(r"\s", "", _nfkc(raw)).upper()
-    if not re.fullmatch(r"[A-Z0-9]{5,20}", s):
+    s = _SPACE.sub("", _nfkc(raw)).upper()
+    if not _PASSPORT_FORM.fullmatch(s):
         raise IdentityError("PASSPORT number must be 5 to 20 letters and digits")
     return s
 
@@ -187,7 +199,7 @@ def issuing_country(
     if id_type in ("PRC_ID", "HKMO_PERMIT"):
         return "CHN"
     if id_type == "PASSPORT":
-        if passport_country is None or not re.fullmatch(r"[A-Z]{3}", passport_country):
+        if passport_country is None or not _ALPHA3.fullmatch(passport_country):
             raise IdentityError(
                 "PASSPORT needs idIssuingCountry as an ISO 3166 alpha-3 code (3 upper-case letters)"
             )
@@ -230,8 +242,8 @@ def normalise_phone(raw: str, default_region: PhoneRegion | None) -> str:
     """
     if not isinstance(raw, str):
         raise PhoneError("mobile number must be text")
-    s = re.sub(r"[\s\-\u2010-\u2015\u2212.()]", "", _nfkc(raw))
-    if not re.fullmatch(r"\+?[0-9]+", s):
+    s = _PHONE_SEPARATORS.sub("", _nfkc(raw))
+    if not _PHONE_FORM.fullmatch(s):
         raise PhoneError("mobile number may contain only digits, +, spaces, dashes, dots, ()")
     international = s.startswith(("+", "00"))
     digits = s[1:] if s.startswith("+") else s[2:] if s.startswith("00") else s
