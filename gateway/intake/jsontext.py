@@ -26,6 +26,7 @@ MAX_APPLICATION_BYTES = 1_000_000
 MAX_DEPTH = 32
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_NOT_OPENING = bytes(b for b in range(256) if b not in b"{[")
 _STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
@@ -61,9 +62,10 @@ def read_object(data: bytes | str) -> dict[str, Any]:
         raise _rejected(f"application larger than {MAX_APPLICATION_BYTES} bytes")
     if raw.startswith(_UTF8_BOM):
         raise _rejected("starts with a byte-order mark: send UTF-8 without BOM")
-    # Nesting cannot exceed the number of opening brackets, which bytes.count finds at C speed;
-    # an application has a few dozen, so the token scan runs only on unusual documents.
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _deeper_than(
+    # Nesting cannot exceed the number of opening brackets, counted at C speed (one translate
+    # pass deleting every other byte costs less than two bytes.count); an application has a
+    # few dozen, so the token scan runs only on unusual documents.
+    if len(raw.translate(None, _NOT_OPENING)) > MAX_DEPTH and _deeper_than(
         raw.decode("utf-8", "replace"), MAX_DEPTH
     ):
         raise _rejected(f"nested deeper than {MAX_DEPTH} levels")
