@@ -62,10 +62,10 @@ class Schema:
         """Raise :class:`DocumentInvalid` naming every error as ``line N: /path: message``."""
         schema = self._schema
         with self._lock:
-            valid = schema.validate(root)
+            if schema.validate(root):
+                return  # error_log is a copy made on each read: only a refusal reads it
             errors = [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
-        if not valid:
-            raise DocumentInvalid(str(etree.QName(root).localname), errors)
+        raise DocumentInvalid(str(etree.QName(root).localname), errors)
 
 
 def _escape_text(value: str) -> str:

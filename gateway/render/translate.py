@@ -127,12 +127,15 @@ def translate(
     applicant_lines = batch.add_address("applicant.address", app.applicant.address)
     delivery_lines = batch.add_address("delivery.address", app.delivery.address)
     commitment_text = batch.add("commitment.text", app.commitment.text) if app.commitment else None
-    field_texts = {
-        i: batch.add(f"form.{f.source}", str(app.form[f.source]))
-        for i, f in enumerate(mapping.fields)
-        if f.source in app.form
-        and (f.type == "text" or (f.type == "name" and not is_person(f, app)))
-    }
+    # Attributes of pydantic models are read once into locals throughout: each read costs
+    # several times a plain attribute's (their __getattr__ defeats the interpreter's caches).
+    form = app.form
+    fields = mapping.fields
+    field_texts: dict[int, int] = {}
+    for i, f in enumerate(fields):
+        source, kind = f.source, f.type
+        if source in form and (kind == "text" or (kind == "name" and not is_person(f, app))):
+            field_texts[i] = batch.add(f"form.{source}", str(form[source]))
     batch.convert(region)
 
     names, name_pairs = form_names(app, mapping, region)
@@ -143,7 +146,7 @@ def translate(
     service_, service_pairs = service(item, mapping)
     field_values = [
         batch[field_texts[i]] if i in field_texts else names.get(f.source or "")
-        for i, f in enumerate(mapping.fields)
+        for i, f in enumerate(fields)
     ]
     filed = filing_date(app)
     submission = Submission(
@@ -256,19 +259,23 @@ def form_names(
     names: dict[str, str] = {}
     pairs: list[TextPair] = []
     own = app.applicant
+    form = app.form
     for f in mapping.fields:
-        if f.type == "name" and f.source in app.form and f.source not in names:
+        if f.type != "name":
+            continue
+        source = f.source
+        if source in form and source not in names:
             if not is_person(f, app):
                 continue  # an organisation: converted as text
-            filed = str(app.form[f.source])
+            filed = str(form[source])
             given = own.name_traditional if filed.strip() == own.name.strip() else None
             converted, decided = text.convert_name_decided(filed, given, region)
             if converted is None:
                 converted, decided = filed, "ambiguous+as-filed"
-            names[f.source] = converted
+            names[source] = converted
             pairs.append(
                 TextPair(
-                    path=f"form.{f.source}", original=filed, converted=converted, decided_by=decided
+                    path=f"form.{source}", original=filed, converted=converted, decided_by=decided
                 )
             )
     return names, pairs
@@ -277,9 +284,11 @@ def form_names(
 def is_person(f: FieldMap, app: Application) -> bool:
     """A ``name`` field holds a person unless its ``personWhen`` condition says otherwise (an
     investor may be a company: ``personWhen: {investorType: [HK_INDIVIDUAL, MO_INDIVIDUAL]}``)."""
-    if f.person_when is None:
+    person_when = f.person_when
+    if person_when is None:
         return True
-    return all(str(app.form.get(k, "")) in values for k, values in f.person_when.items())
+    form = app.form
+    return all(str(form.get(k, "")) in values for k, values in person_when.items())
 
 
 def particulars(
@@ -296,18 +305,23 @@ def particulars(
 
 def particular(f: FieldMap, app: Application, converted: str | None) -> Particular | None:
     """One mapped field in the agency's vocabulary; None when optional and not filled in."""
-    if f.value is not None:
-        return Particular(name=f.name, value=f.value, currency=f.currency)
-    if f.source not in app.form:
+    fixed = f.value
+    if fixed is not None:
+        return Particular(name=f.name, value=fixed, currency=f.currency)
+    source, form = f.source, app.form
+    if source not in form:
         return None  # optional and not filled in
-    value = app.form[f.source]
-    if f.type in ("text", "name"):
+    value = form[source]
+    kind = f.type
+    if kind in ("text", "name"):
         return Particular(name=f.name, value=converted or "")
-    if f.type == "enum" and f.values is not None:
-        return Particular(name=f.name, value=f.values[str(value)])
+    if kind == "enum":
+        values = f.values
+        if values is not None:
+            return Particular(name=f.name, value=values[str(value)])
     currency = None
-    if f.type == "amount":
-        currency = f.currency or str(app.form.get(f.currency_from or "", "")) or None
+    if kind == "amount":
+        currency = f.currency or str(form.get(f.currency_from or "", "")) or None
     return Particular(name=f.name, value=lexical(value), currency=currency)
 
 
