@@ -17,7 +17,7 @@ from typing import Any
 from gateway.catalogue.loader import Catalogue
 from gateway.domain import Delivery, FormValue, ServiceItem
 from gateway.intake.problems import Problem
-from gateway.intake.wire import AgentIn, AttachmentIn, CommitmentIn, ConsentIn
+from gateway.intake.wire import MAX_WHOLE_NUMBER, AgentIn, AttachmentIn, CommitmentIn, ConsentIn
 
 Rule = Callable[..., Iterator[Problem]]
 _RULES: list[tuple[tuple[str, ...], frozenset[str], Rule]] = []
@@ -96,8 +96,12 @@ def _form_value(spec_type: str, value: Any, enum: list[str] | None) -> tuple[For
     if spec_type == "bool":
         return value, None if isinstance(value, bool) else "must be true or false"
     if spec_type == "int":
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        return value, None if ok else "must be a whole number"
+        if not isinstance(value, int) or isinstance(value, bool):
+            return value, "must be a whole number"
+        # form numbers are counts and quantities (seats, years, persons): never below zero
+        if not 0 <= value <= MAX_WHOLE_NUMBER:
+            return value, f"must be a whole number from 0 to {MAX_WHOLE_NUMBER}"
+        return value, None
     if spec_type == "decimal":
         # A JSON number would already have passed through a binary float and may lose cents.
         if not isinstance(value, str) or not _DECIMAL.fullmatch(value):

@@ -64,7 +64,9 @@ from gateway.domain.workdays import FIRST_YEAR, LAST_YEAR
 _SHA256 = r"^[0-9a-f]{64}$"
 _HTTPS = r"^https://[^\s]+$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z .'\-]*")
+# as the agencies' schemas spell it (CBCE NameEn): letters, single runs of separators between
+# them, an optional final full stop ("JR.") — never a trailing separator
+_LATIN_NAME = re.compile(r"[A-Za-z]+([ '.\-]+[A-Za-z]+)*\.?")
 
 
 def wire_context(clock: Clock) -> dict[str, Any]:
@@ -97,6 +99,15 @@ _STRICT = ConfigDict(strict=True, validate_by_name=False, validate_by_alias=True
 
 class AddressIn(Address):
     model_config = _STRICT
+    # the agencies' schemas want at least one line, none of them blank
+    lines: list[str] = Field(min_length=1)
+
+    @field_validator("lines")
+    @classmethod
+    def _no_blank_line(cls, value: list[str]) -> list[str]:
+        if any(not line.strip() for line in value):
+            raise _refused("every line must hold more than spaces")
+        return value
 
 
 class DeliveryIn(Delivery):
@@ -114,12 +125,18 @@ class LatinNameIn(LatinName):
     @classmethod
     def _latin_letters(cls, value: str) -> str:
         if not _LATIN_NAME.fullmatch(value):
-            raise _refused("must be Latin letters, spaces, - or '")
+            raise _refused("must be Latin letters, with single spaces, -, ' or . between them")
         return value
+
+
+#: the largest whole number every JSON reader keeps exactly (2**53 - 1): a 400-digit count is
+#: not a count, and another system may read it as something else
+MAX_WHOLE_NUMBER = 2**53 - 1
 
 
 class AttachmentIn(Attachment):
     model_config = _STRICT
+    size: int = Field(ge=0, le=MAX_WHOLE_NUMBER)
     sha256: str = Field(pattern=_SHA256)
     url: str = Field(pattern=_HTTPS)
 
@@ -131,6 +148,14 @@ class AttachmentIn(Attachment):
 class _PersonIn(Wire):
     model_config = _STRICT
     name: str = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise _refused("must hold more than spaces")
+        return value
+
     name_latin: LatinNameIn
     id_type: IdType
     id_number: str

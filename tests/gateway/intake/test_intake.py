@@ -482,3 +482,18 @@ def test_submitted_at_outside_the_calendars_is_refused_not_a_crash_later(
     data = example("northbound-vehicle-hk")
     data["submittedAt"] = submitted_at
     assert "2020–2099" in problems(intake, data)["submittedAt"]
+
+
+@pytest.mark.parametrize("seats", [-5, 10**400, 2**53])
+def test_form_numbers_are_counts_within_what_json_readers_keep(intake: Intake, seats: int) -> None:
+    data = example("northbound-vehicle-hk")
+    data["form"]["seatCount"] = seats
+    assert "from 0 to 9007199254740991" in problems(intake, data)["form.seatCount"]
+
+
+def test_a_material_size_is_bounded_like_every_whole_number(intake: Intake) -> None:
+    data = example("northbound-vehicle-hk")
+    data["materials"][0]["size"] = 10**40
+    assert "materials[0].size" in problems(intake, data)
+    data["materials"][0]["size"] = 2**53 - 1
+    intake.parse(data)
