@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.intake.jsontext import MAX_APPLICATION_BYTES, read_object
 from gateway.intake.problems import ApplicationRejected, Problem, json_path
 from gateway.text.convert import check_text
-from gateway.text.tables import RAW_INVISIBLE_OR_NONCHARACTER
+from gateway.text.tables import may_hold_invisible_or_noncharacter
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _check_json(body: bytes) -> None:
         document = read_object(body)
     except ApplicationRejected as exc:
         raise Refusal(400, _summary(exc.problems), exc.problems) from None
-    if any(marker in body for marker in _MAY_HIDE_CONTROL) or RAW_INVISIBLE_OR_NONCHARACTER.search(
+    if any(marker in body for marker in _MAY_HIDE_CONTROL) or may_hold_invisible_or_noncharacter(
         body
     ):
         problems = [Problem(json_path(loc), issue) for loc, issue in _control_characters(document)]

@@ -30,7 +30,7 @@ from gateway.intake.jsontext import MAX_APPLICATION_BYTES, MAX_DEPTH, read_objec
 from gateway.intake.problems import ApplicationRejected, Problem, dedupe, json_path
 from gateway.intake.wire import ApplicationIn, error_loc, valid_fields, wire_context
 from gateway.text import convert as text
-from gateway.text.tables import RAW_INVISIBLE_OR_NONCHARACTER
+from gateway.text.tables import may_hold_invisible_or_noncharacter
 
 __all__ = ["MAX_APPLICATION_BYTES", "ApplicationRejected", "Intake", "Problem"]
 
@@ -94,11 +94,11 @@ _ESCAPED_CONTROL_MARKERS = (b"\\u", b"\\b", b"\\f")
 
 def _may_hide_control(data: bytes | str) -> bool:
     if isinstance(data, str):
-        if text.FORBIDDEN.search(data):
+        if text.check_text(data) is not None:
             return True
         return "\\" in data and any(m.decode() in data for m in _ESCAPED_CONTROL_MARKERS)
     # One-byte searches first: CPython finds a byte with memchr, a two-byte marker ~20x slower.
-    if b"\x7f" in data or b"\xc2" in data or RAW_INVISIBLE_OR_NONCHARACTER.search(data):
+    if b"\x7f" in data or b"\xc2" in data or may_hold_invisible_or_noncharacter(data):
         return True
     return b"\\" in data and any(marker in data for marker in _ESCAPED_CONTROL_MARKERS)
 

@@ -314,15 +314,18 @@ def test_ascii_runs_pass_untouched(s, region):
 
 
 def test_the_raw_utf8_pre_check_finds_every_invisible_character_and_noncharacter() -> None:
-    # the intake and the API guard skip the per-string walk when the bytes hold none of these:
-    # the byte pattern must find exactly the code points FORBIDDEN refuses beyond the controls
-    from gateway.text.tables import FORBIDDEN, RAW_INVISIBLE_OR_NONCHARACTER
+    # the intake and the API guard skip the per-string walk when this says the bytes cannot
+    # hold one: it must say so for every code point check_text refuses beyond the controls
+    from gateway.text.tables import check_text, may_hold_invisible_or_noncharacter
 
     controls = re.compile("[\x00-\x1f\x7f-\x9f]")
+    refused = 0
     for cp in range(0x110000):
         if 0xD800 <= cp <= 0xDFFF:
             continue
         ch = chr(cp)
-        refused = bool(FORBIDDEN.match(ch)) and not controls.match(ch)
-        found = bool(RAW_INVISIBLE_OR_NONCHARACTER.search(ch.encode("utf-8")))
-        assert refused == found, f"U+{cp:04X}: FORBIDDEN {refused}, byte pattern {found}"
+        if check_text(ch) is not None and not controls.match(ch):
+            refused += 1
+            assert may_hold_invisible_or_noncharacter(f"陈{ch}伟".encode()), f"U+{cp:04X}"
+    assert refused == 21 + 66  # the invisible characters and Unicode's noncharacters
+    assert not may_hold_invisible_or_noncharacter("“陈伟强”，丰田（K628913(4)）𠀋".encode())
