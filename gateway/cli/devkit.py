@@ -155,18 +155,15 @@ def _serve(app: object, listener: socket.socket, what: str, path: str = "") -> N
 def _check_config(config: Path) -> None:
     """Refuse a sandbox YAML that cannot be read or is no mapping, in one line; the sandbox
     itself (its own config class, through the entry point) checks the fields."""
-    import yaml
+    from gateway import yamltext
 
     data = read_input(str(config), False)  # missing, a directory: 2; too large: 1
     try:
-        loaded = yaml.safe_load(data.decode("utf-8"))
+        loaded = yamltext.load(data.decode("utf-8"))  # aliases and deep nesting refused
     except UnicodeDecodeError as exc:
         _config_error(f"{config}: not valid UTF-8: {exc.reason} at byte {exc.start}")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        reason = getattr(exc, "problem", None) or " ".join(str(exc).split())
-        _config_error(f"{config}: not valid YAML{where}: {reason}")
+    except yamltext.YamlRefused as exc:
+        _config_error(f"{config}: {exc}")
     if not isinstance(loaded, dict):
         said = "empty" if loaded is None else f"a {type(loaded).__name__}"
         _config_error(f"{config}: {said}; expected a mapping (region, keys_dir, database, …)")
