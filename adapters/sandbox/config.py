@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from gateway import yamltext
 from gateway.domain import Region
 
 ScenarioName = Literal["happy", "supplement", "reject", "withdraw"]
@@ -76,7 +76,7 @@ class SandboxConfig(BaseModel):
     def from_yaml(cls, path: str | Path) -> SandboxConfig:
         """Load a YAML file; relative ``keys_dir`` / ``database`` are relative to the file."""
         path = Path(path)
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamltext.read(path) or {}  # bounded: aliases, depth, size
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping")
         for name in ("keys_dir", "database"):
