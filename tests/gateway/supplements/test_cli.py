@@ -61,7 +61,7 @@ def test_forward_then_repeat_then_refusals(db, keys, file_example, tmp_path):
 
     bad.write_text("{not json", encoding="utf-8")
     not_json = gbagw(db, keys, "supplement", case_ref, "--material", f"M05={bad}")
-    assert not_json.returncode == 1 and "not a JSON material reference" in not_json.stderr
+    assert not_json.returncode == 1 and "not valid JSON" in not_json.stderr
 
     missing = gbagw(db, keys, "supplement", case_ref, "--material", f"M05={tmp_path / 'no.json'}")
     assert missing.returncode == 2 and "cannot read" in missing.stderr
