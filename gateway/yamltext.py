@@ -11,6 +11,7 @@ naming the line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,25 +63,26 @@ class _BoundedTextLoader(_Bounds, yaml.BaseLoader):
 
 def compose(text: str) -> Node | None:
     """The document's node tree (for callers that report line numbers)."""
-    if len(text) > MAX_BYTES:
-        raise YamlRefused(f"larger than {MAX_BYTES} characters")
-    loader = _BoundedLoader(text)
-    try:
-        return loader.get_single_node()
-    except yaml.YAMLError as exc:
-        raise _refusal(exc) from None
-    finally:
-        loader.dispose()
+    loader = _loader(text, _BoundedLoader)
+    return _bounded(loader, loader.get_single_node)
 
 
 def load(text: str, *, strings_only: bool = False) -> Any:
     """The document as plain Python values (``safe_load``, bounded); ``strings_only``: every
     scalar a string, as ``BaseLoader`` reads them."""
+    loader = _loader(text, _BoundedTextLoader if strings_only else _BoundedLoader)
+    return _bounded(loader, loader.get_single_data)
+
+
+def _loader(text: str, kind: type[_Bounds]) -> Any:
     if len(text) > MAX_BYTES:
         raise YamlRefused(f"larger than {MAX_BYTES} characters")
-    loader = _BoundedTextLoader(text) if strings_only else _BoundedLoader(text)
+    return kind(text)  # type: ignore[call-arg]
+
+
+def _bounded(loader: Any, read: Callable[[], Any]) -> Any:
     try:
-        return loader.get_single_data()
+        return read()
     except yaml.YAMLError as exc:
         raise _refusal(exc) from None
     finally:
