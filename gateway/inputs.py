@@ -52,45 +52,12 @@ def read_bounded(source: str | Path, limit: int) -> bytes:
 
 
 def parse_json(data: bytes) -> Any:
-    """Any JSON value in ``data``, held to the intake's rules for an application's text
-    (:func:`gateway.intake.jsontext.read_object`: size, byte-order mark, UTF-8, depth, repeated
-    keys, NaN), or :class:`~gateway.intake.problems.ApplicationRejected` saying why.
+    """Any JSON value in ``data`` (an object, or an array of texts, say), held to the intake's
+    rules for an application's text (:func:`gateway.intake.jsontext.read_value`), or
+    :class:`~gateway.intake.problems.ApplicationRejected` saying why."""
+    from gateway.intake.jsontext import read_value
 
-    ``read_object`` also refuses a value that is not an object (an array of texts, say). Such a
-    value is accepted here when it passes every other rule: the same parser (jiter) finds no
-    fault and its nesting is within the intake's limit.
-    """
-    import jiter
-
-    from gateway.intake.jsontext import MAX_APPLICATION_BYTES, MAX_DEPTH, read_object
-    from gateway.intake.problems import ApplicationRejected
-
-    try:
-        return read_object(data)
-    except ApplicationRejected as refused:
-        if len(data) > MAX_APPLICATION_BYTES:
-            raise
-        try:  # jiter's own nesting limit (a few hundred levels) keeps this parse bounded
-            value = jiter.from_json(data, allow_inf_nan=False, catch_duplicate_keys=True)
-        except ValueError:
-            raise refused from None
-        if isinstance(value, dict) or _depth(value) > MAX_DEPTH:
-            raise refused from None
-        return value
-
-
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests arrays and objects (0 for a scalar), without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            depth += 1
-            deepest = max(deepest, depth)
-            stack.extend(
-                (child, depth) for child in (node.values() if isinstance(node, dict) else node)
-            )
-    return deepest
+    return read_value(data)
 
 
 def _read(stream: BinaryIO, limit: int, name: str) -> bytes:

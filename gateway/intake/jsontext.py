@@ -57,6 +57,15 @@ def _rejected(message: str) -> ApplicationRejected:
 
 def read_object(data: bytes | str) -> dict[str, Any]:
     """The application's top-level JSON object, or :class:`ApplicationRejected`."""
+    obj = read_value(data)
+    if not isinstance(obj, dict):
+        raise _rejected("an application must be a JSON object")
+    return obj
+
+
+def read_value(data: bytes | str) -> Any:
+    """Any JSON value held to an application's rules (size, byte-order mark, UTF-8, depth,
+    repeated keys, NaN), or :class:`ApplicationRejected` saying why."""
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_APPLICATION_BYTES:
         raise _rejected(f"application larger than {MAX_APPLICATION_BYTES} bytes")
@@ -79,8 +88,6 @@ def read_object(data: bytes | str) -> dict[str, Any]:
         # Refused: the stdlib parser says precisely why (UTF-8, NaN, which keys repeat).
         _explain(raw)
         raise _rejected("not valid JSON") from None
-    if not isinstance(obj, dict):
-        raise _rejected("an application must be a JSON object")
     return obj
 
 
