@@ -7,6 +7,7 @@ Runs the schemathesis command line over real HTTP, as an integration engineer wo
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,35 @@ def test_schemathesis_finds_no_server_error_and_no_contradiction(
         cwd=tmp_path,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def _readme_routes(role: str) -> set[str]:
+    """``METHOD /path`` the README's role table lists for ``role`` (query strings dropped)."""
+    (row,) = re.findall(rf"^\| {role} \| (.*) \|$", README.read_text("utf-8"), re.M)
+    return {
+        f"{method} {_unnamed(path)}"
+        for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`?\s]*)[^`]*`", row)
+    }
+
+
+def _unnamed(path: str) -> str:
+    """Path parameters without their names (the README says {ref}, the API {case_ref})."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+@pytest.mark.parametrize("role", ["platform", "operator", "agency"])
+def test_the_readme_role_table_lists_exactly_the_routes_each_role_may_call(
+    api: Api, role: str
+) -> None:
+    described = api.anonymous.get("/openapi.json").json()
+    served = {
+        f"{method.upper()} {_unnamed(path)}"
+        for path, operations in described["paths"].items()
+        for method, operation in operations.items()
+        if role in operation.get("x-roles", ())
+        and (path.startswith("/v1/") or path.startswith("/agencies/"))
+    }
+    assert _readme_routes(role) == served
