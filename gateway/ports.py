@@ -34,14 +34,16 @@ class DocumentInvalid(ValueError):
         super().__init__(f"{document} is not schema-valid: " + "; ".join(errors))
 
     def problems(self) -> list[tuple[str, str]]:
-        """``(element path, what is wrong)`` per error, the values left out: the schema's
-        messages quote them, and a rendered application's values are personal data."""
+        """``(element path, what is wrong)`` per error, said as a refusal of the mapped
+        application, the values left out: the schema's messages quote them, and a rendered
+        application's values are personal data."""
         described = []
         for error in self.errors:
             found = _SCHEMA_ERROR.match(error)
             path, message = (found["path"], found["message"]) if found else ("", error)
             path = "/".join(step.rpartition(":")[2] for step in path.split("/") if step)
-            described.append((path, _QUOTED_VALUE.sub(r"\g<lead>the value ", message)))
+            why = _QUOTED_VALUE.sub(r"\g<lead>the value ", message)
+            described.append((path, f"the agency's format refuses it once mapped: {why}"))
         return described
 
 

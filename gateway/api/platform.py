@@ -125,10 +125,7 @@ def file_application(
             exc.document,
             len(exc.errors),
         )
-        refusals = [
-            Problem(path, f"the agency's format refuses it once mapped: {why}")
-            for path, why in exc.problems()
-        ]
+        refusals = [Problem(path, why) for path, why in exc.problems()]
         raise Refused(422, "the application is invalid", refusals) from None
     if not filed.created:
         response.status_code = status.HTTP_200_OK

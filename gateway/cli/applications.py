@@ -89,7 +89,7 @@ def render(
     try:
         rendered = pipeline.render(application_, signing_key)
     except DocumentInvalid as exc:  # the agency schema refuses what the mapping made of it
-        fail(_refused_once_mapped(exc), as_json, code=REJECTED)
+        fail([Problem(*p) for p in exc.problems()], as_json, code=REJECTED)
     sys.stdout.buffer.write(rendered.to_bytes())
     sys.stdout.buffer.write(b"\n")
 
@@ -176,7 +176,7 @@ def send(
     try:
         rendered = pipeline.render(application_, _gateway_key(directory, None, None, as_json))
     except DocumentInvalid as exc:  # the agency schema refuses what the mapping made of it
-        fail(_refused_once_mapped(exc), as_json, code=REJECTED)
+        fail([Problem(*p) for p in exc.problems()], as_json, code=REJECTED)
     client = client_factory(application_.target_region)(
         url, directory.trust_store(), agency=rendered.case.agency, timeout=timeout
     )
@@ -216,11 +216,3 @@ def _receipt_table(case: Case, result: DeliveryResult) -> None:
     if result.detail:
         table.add_row("detail", result.detail)
     out.print(table)
-
-
-def _refused_once_mapped(exc: DocumentInvalid) -> list[Problem]:
-    """As ``file`` and the API say it: the element paths, never the values (personal data)."""
-    return [
-        Problem(path, f"the agency's format refuses it once mapped: {why}")
-        for path, why in exc.problems()
-    ]

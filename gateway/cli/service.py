@@ -158,15 +158,9 @@ def file_applications(
             problems = exc.problems()
             record |= {
                 "result": "rejected",
-                "errors": [
-                    {"path": path, "message": f"the agency's format refuses it once mapped: {why}"}
-                    for path, why in problems
-                ],
+                "errors": [{"path": path, "message": why} for path, why in problems],
             }
-            lines = [
-                f"rejected {name}: {path}: the agency's format refuses it once mapped: {why}"
-                for path, why in problems
-            ]
+            lines = [f"rejected {name}: {path}: {why}" for path, why in problems]
             code = max(code, REJECTED)
         else:
             result = "filed" if filed.created else "already-filed"

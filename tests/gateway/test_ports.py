@@ -49,6 +49,10 @@ def test_problems_name_the_element_and_never_the_value(
 def test_an_error_of_another_shape_is_kept_with_quoted_values_taken_out() -> None:
     refused = DocumentInvalid("X", ["'0123' is not a valid value of the atomic type 'xs:date'."])
     assert refused.problems() == [
-        ("", "the value is not a valid value of the atomic type 'xs:date'.")
+        (
+            "",
+            "the agency's format refuses it once mapped: the value is not a valid value of the"
+            " atomic type 'xs:date'.",
+        )
     ]
     assert json.dumps(refused.problems())  # plain strings
