@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -29,3 +29,49 @@ class Wire(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+
+_new = object.__new__
+_set = object.__setattr__
+_FIELD_ORDER: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def assemble(cls: type[M], /, **values: Any) -> M:
+    """``cls(**values)`` for values taken from models already validated as exactly these types.
+
+    Validating them again costs more than everything else intake does to build the canonical
+    application (a nested model is accepted as it is; only the checks are repeated). Given
+    every field by name, in declaration order, the instance is what validation would build —
+    the same ``__dict__``, every field set. Anything else (a field left to its default, another
+    order, a model with validators or private attributes) is validated as usual.
+    """
+    order = _FIELD_ORDER.get(cls)
+    if order is None:
+        order = _FIELD_ORDER[cls] = _assemblable(cls)
+    if tuple(values) != order:
+        return cls(**values)
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", set(order))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _assemblable(cls: type[BaseModel]) -> tuple[str, ...]:
+    decorators = cls.__pydantic_decorators__
+    if (
+        cls.__private_attributes__
+        or cls.model_config.get("extra") == "allow"
+        or decorators.validators
+        or decorators.field_validators
+        or decorators.root_validators
+        or decorators.model_validators
+        or decorators.computed_fields
+        or cls.__pydantic_post_init__ is not None
+    ):
+        return ()  # never matches a call with values: always validated
+    return tuple(cls.model_fields)

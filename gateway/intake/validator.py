@@ -21,10 +21,9 @@ from gateway.domain import (
     Agent,
     Applicant,
     Application,
-    Attachment,
-    Consent,
     FormValue,
 )
+from gateway.domain.base import assemble
 from gateway.intake import rules
 from gateway.intake.jsontext import MAX_APPLICATION_BYTES, MAX_DEPTH, read_object
 from gateway.intake.problems import ApplicationRejected, Problem, dedupe, json_path
@@ -124,19 +123,21 @@ def _strings(node: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str 
 
 
 def _application(shape: ApplicationIn, values: dict[str, FormValue]) -> Application:
+    # Every value below was validated as exactly its canonical type moments ago (the wire
+    # models subclass the canonical ones, so they are taken as they are): assembled, not
+    # validated a second time.
     person = shape.applicant
     agent = shape.agent
-    # The wire models subclass the canonical ones, so they are taken as they are.
-    materials: list[Attachment] = list(shape.materials)
-    consents: list[Consent] = list(shape.consents)
-    return Application(
+    return assemble(
+        Application,
         application_no=shape.application_no,
         item_code=shape.item_code,
         item_version=shape.item_version,
         target_region=shape.target_region,
         channel=shape.channel,
         submitted_at=shape.submitted_at,
-        applicant=Applicant(
+        applicant=assemble(
+            Applicant,
             name=person.name,
             name_traditional=person.name_traditional,
             name_latin=person.name_latin,
@@ -148,16 +149,17 @@ def _application(shape: ApplicationIn, values: dict[str, FormValue]) -> Applicat
         ),
         agent=None
         if agent is None
-        else Agent(
+        else assemble(
+            Agent,
             name=agent.name,
             name_latin=agent.name_latin,
             identity=agent.identity,
             authorisation_material=agent.authorisation_material,
         ),
         form=values,
-        materials=materials,
-        deficient=shape.deficient,
+        materials=list(shape.materials),
+        deficient=list(shape.deficient),
         commitment=shape.commitment,
-        consents=consents,
+        consents=list(shape.consents),
         delivery=shape.delivery,
     )

@@ -50,6 +50,7 @@ from gateway.domain import (
     Region,
     Wire,
 )
+from gateway.domain.base import assemble
 from gateway.domain.identity import (
     IdentityError,
     PhoneError,
@@ -191,7 +192,8 @@ class _PersonIn(Wire):
     @property
     def identity(self) -> Identity:
         permit = self.id_type == "PRC_ID" and is_residence_permit(self.id_number)
-        return Identity(
+        return assemble(
+            Identity,
             type=self.id_type,
             number=self.id_number,
             issuing_country=issuing_country(self.id_type, permit, self.id_issuing_country),
