@@ -11,6 +11,7 @@ writer meant, and another system reading the same text may keep the first.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -63,9 +64,29 @@ def read_object(data: bytes | str) -> dict[str, Any]:
     return obj
 
 
+def read_object_marked(data: bytes | str, marks: bytes) -> tuple[dict[str, Any], bytes]:
+    """:func:`read_object`, and every byte of ``marks`` the UTF-8 text holds (as often as it
+    holds it, in order, brackets too): the pass that counts brackets keeps them as well, so a
+    caller looking for rare bytes need not search the whole text for each."""
+    obj, found = _read(data, _keeping(marks))
+    if not isinstance(obj, dict):
+        raise _rejected("an application must be a JSON object")
+    return obj, found
+
+
 def read_value(data: bytes | str) -> Any:
     """Any JSON value held to an application's rules (size, byte-order mark, UTF-8, depth,
     repeated keys, NaN), or :class:`ApplicationRejected` saying why."""
+    return _read(data, _NOT_OPENING)[0]
+
+
+@functools.cache
+def _keeping(marks: bytes) -> bytes:
+    """The delete table of a translate that keeps the opening brackets and ``marks``."""
+    return bytes(b for b in _NOT_OPENING if b not in marks)
+
+
+def _read(data: bytes | str, delete: bytes) -> tuple[Any, bytes]:
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_APPLICATION_BYTES:
         raise _rejected(f"application larger than {MAX_APPLICATION_BYTES} bytes")
@@ -74,8 +95,11 @@ def read_value(data: bytes | str) -> Any:
     # Nesting cannot exceed the number of opening brackets, counted at C speed (one translate
     # pass deleting every other byte costs less than two bytes.count); an application has a
     # few dozen, so the token scan runs only on unusual documents.
-    if len(raw.translate(None, _NOT_OPENING)) > MAX_DEPTH and _deeper_than(
-        raw.decode("utf-8", "replace"), MAX_DEPTH
+    found = raw.translate(None, delete)
+    if (
+        len(found) > MAX_DEPTH
+        and len(found.translate(None, _NOT_OPENING)) > MAX_DEPTH
+        and _deeper_than(raw.decode("utf-8", "replace"), MAX_DEPTH)
     ):
         raise _rejected(f"nested deeper than {MAX_DEPTH} levels")
     try:
@@ -88,7 +112,7 @@ def read_value(data: bytes | str) -> Any:
         # Refused: the stdlib parser says precisely why (UTF-8, NaN, which keys repeat).
         _explain(raw)
         raise _rejected("not valid JSON") from None
-    return obj
+    return obj, found
 
 
 def _explain(raw: bytes) -> None:

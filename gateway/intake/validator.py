@@ -25,11 +25,11 @@ from gateway.domain import (
 )
 from gateway.domain.base import assemble
 from gateway.intake import rules
-from gateway.intake.jsontext import MAX_APPLICATION_BYTES, MAX_DEPTH, read_object
+from gateway.intake.jsontext import MAX_APPLICATION_BYTES, MAX_DEPTH, read_object_marked
 from gateway.intake.problems import ApplicationRejected, Problem, dedupe, json_path
 from gateway.intake.wire import ApplicationIn, error_loc, valid_fields, wire_context
 from gateway.text import convert as text
-from gateway.text.tables import may_hold_invisible_or_noncharacter
+from gateway.text.tables import INVISIBLE_LEADS, may_hold_invisible_or_noncharacter
 
 __all__ = ["MAX_APPLICATION_BYTES", "ApplicationRejected", "Intake", "Problem"]
 
@@ -45,8 +45,8 @@ class Intake:
         """The normalised application, or :class:`ApplicationRejected` listing every problem."""
         if isinstance(data, dict):
             data = _dumps(data)
-        raw = read_object(data)
-        problems = [Problem(path, issue) for path, issue in _control_characters(data, raw)]
+        raw, marks = read_object_marked(data, _CONTROL_LEADS)
+        problems = [Problem(path, issue) for path, issue in _control_characters(data, marks, raw)]
         context = wire_context(self.clock)
         try:
             shape: ApplicationIn | None = ApplicationIn.model_validate(raw, context=context)
@@ -89,21 +89,25 @@ def _dumps(data: dict[str, Any]) -> str:
 # In JSON text a control character can only arrive escaped (\u0000, \b, \f) or, for DEL and
 # C1 (UTF-8 lead byte C2), raw. Text holding none of these markers needs no per-string walk.
 _ESCAPED_CONTROL_MARKERS = (b"\\u", b"\\b", b"\\f")
+# Every byte a marker or a form the walk looks for starts with: reading the JSON text keeps
+# these (read_object_marked), so most applications are cleared without searching the text.
+_CONTROL_LEADS = b"\\\x7f\xc2" + INVISIBLE_LEADS
 
 
-def _may_hide_control(data: bytes | str) -> bool:
+def _may_hide_control(data: bytes | str, marks: bytes) -> bool:
     if isinstance(data, str):
         if text.check_text(data) is not None:
             return True
         return "\\" in data and any(m.decode() in data for m in _ESCAPED_CONTROL_MARKERS)
-    # One-byte searches first: CPython finds a byte with memchr, a two-byte marker ~20x slower.
-    if b"\x7f" in data or b"\xc2" in data or may_hold_invisible_or_noncharacter(data):
+    if b"\x7f" in marks or b"\xc2" in marks or may_hold_invisible_or_noncharacter(data, marks):
         return True
-    return b"\\" in data and any(marker in data for marker in _ESCAPED_CONTROL_MARKERS)
+    return b"\\" in marks and any(marker in data for marker in _ESCAPED_CONTROL_MARKERS)
 
 
-def _control_characters(data: bytes | str, raw: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    if not _may_hide_control(data):
+def _control_characters(
+    data: bytes | str, marks: bytes, raw: dict[str, Any]
+) -> Iterator[tuple[str, str]]:
+    if not _may_hide_control(data, marks):
         return
     for loc, value in _strings(raw, ()):
         if (issue := text.check_text(value)) is not None:
