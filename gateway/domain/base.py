@@ -7,8 +7,9 @@ same models read the platform's files.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -75,3 +76,10 @@ def _assemblable(cls: type[BaseModel]) -> tuple[str, ...]:
     ):
         return ()  # never matches a call with values: always validated
     return tuple(cls.model_fields)
+
+
+def validator_of(cls: type[M]) -> Callable[[dict[str, Any]], M]:
+    """``cls.model_validate`` without its Python wrapper, for models built many times per
+    document: ``validator_of(C)({"a": 1})`` validates and builds what ``C(a=1)`` does, ~3 K
+    instructions cheaper (no Python frame, no keyword dict; cachegrind)."""
+    return cast(Callable[[dict[str, Any]], M], cls.__pydantic_validator__.validate_python)

@@ -18,6 +18,7 @@ from lxml import etree
 from gateway.catalogue.loader import Catalogue
 from gateway.clock import Clock, SystemClock
 from gateway.domain import Application, Case, MessageRecord
+from gateway.domain.base import validator_of
 from gateway.intake.validator import ApplicationRejected, Intake, Problem
 from gateway.mappings.engine import MappingSet
 from gateway.ports import AgencyFormat
@@ -26,6 +27,10 @@ from gateway.privacy.personal import names_of
 from gateway.registry import installed_formats
 from gateway.render.translate import Translation, translate
 from signing import SigningKey, sign
+
+# validated as Case(**fields) is, without the Python wrapper (domain.base.validator_of)
+_case = validator_of(Case)
+_message = validator_of(MessageRecord)
 
 
 @dataclass
@@ -90,23 +95,27 @@ class Pipeline:
         if key is not None:
             root = sign(root, key)
         header = translation.submission.header
-        case = Case(
-            case_ref=header.case_ref,
-            application=app,
-            item_code=item.item_code,
-            item_version=item.version,
-            mapping_id=mapping.mapping,
-            mapping_version=mapping.version,
-            region=app.target_region,
-            agency=mapping.agency,
-            texts=translation.texts,
-            messages=[
-                MessageRecord(
-                    message_id=message_id,
-                    kind=etree.QName(root).localname,
-                    direction="out",
-                    at=header.sent_at,
-                )
-            ],
+        case = _case(
+            {
+                "case_ref": header.case_ref,
+                "application": app,
+                "item_code": item.item_code,
+                "item_version": item.version,
+                "mapping_id": mapping.mapping,
+                "mapping_version": mapping.version,
+                "region": app.target_region,
+                "agency": mapping.agency,
+                "texts": translation.texts,
+                "messages": [
+                    _message(
+                        {
+                            "message_id": message_id,
+                            "kind": etree.QName(root).localname,
+                            "direction": "out",
+                            "at": header.sent_at,
+                        }
+                    )
+                ],
+            }
         )
         return Rendered(case=case, translation=translation, document=root)

@@ -95,3 +95,18 @@ def test_application_field_order_is_what_intake_passes() -> None:
         "consents",
         "delivery",
     ]
+
+
+def test_validator_of_builds_and_refuses_what_the_constructor_does() -> None:
+    from gateway.domain import Particular
+    from gateway.domain.base import validator_of
+
+    build = validator_of(Particular)
+    made = build({"name": "Capital", "value": "1.00"})
+    assert made == Particular(name="Capital", value="1.00")
+    assert made.model_fields_set == {"name", "value"} and type(made) is Particular
+    with pytest.raises(ValidationError) as by_validator:
+        build({"name": "Capital", "value": 1})
+    with pytest.raises(ValidationError) as by_constructor:
+        Particular(name="Capital", value=1)
+    assert by_validator.value.errors() == by_constructor.value.errors()
