@@ -80,9 +80,10 @@ def _escape_attr(value: str) -> str:
     return value.replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
 
 
-# Most values need no escaping: one regex scan (C) decides, and only the rare value that holds
-# a special character pays for the replaces (cheaper than a scan per character, cachegrind).
-_TEXT_SPECIAL = re.compile("[&<>\r]").search
+# Most values need no escaping: a scan in C decides, and only the rare value that holds a
+# special character pays for the replaces (cheaper than a scan per character, cachegrind).
+# For an element's text, four `in` tests (~1 K instructions) cost less than starting a regex
+# search (~2.5 K); for an attribute's seven, the regex costs about the same.
 _ATTR_SPECIAL = re.compile('[&<>\r"\n\t]').search
 
 
@@ -116,7 +117,7 @@ class DocumentWriter:
         if text is None:
             self._parts.append(start + "/>")
         else:
-            if _TEXT_SPECIAL(text):
+            if "&" in text or "<" in text or ">" in text or "\r" in text:
                 text = _escape_text(text)
             self._parts.append(f"{start}>{text}</{tag}>")
 
