@@ -62,15 +62,22 @@ class ServiceItem(Wire):
     status: Literal["ACTIVE", "WITHDRAWN"]
 
     @cached_property
-    def _materials(self) -> dict[str, MaterialSpec]:
+    def materials_by_code(self) -> dict[str, MaterialSpec]:
         return {m.code: m for m in self.materials}
 
     @cached_property
-    def _fields(self) -> dict[str, FormFieldSpec]:
+    def fields_by_key(self) -> dict[str, FormFieldSpec]:
         return {f.key: f for f in self.form}
 
+    @cached_property
+    def form_rows(self) -> tuple[tuple[str, FieldType, list[str] | None, bool, str], ...]:
+        """The form spec as ``(key, type, enum, required, label)``, in order: intake reads
+        every field of it for every application, and an attribute of a pydantic model costs
+        several times a tuple item to read."""
+        return tuple((f.key, f.type, f.enum, f.required, f.label) for f in self.form)
+
     def material(self, code: str) -> MaterialSpec | None:
-        return self._materials.get(code)
+        return self.materials_by_code.get(code)
 
     def field(self, key: str) -> FormFieldSpec | None:
-        return self._fields.get(key)
+        return self.fields_by_key.get(key)

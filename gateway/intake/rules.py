@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 from gateway.catalogue.loader import Catalogue
@@ -20,12 +21,16 @@ from gateway.intake.problems import Problem
 from gateway.intake.wire import MAX_WHOLE_NUMBER, AgentIn, AttachmentIn, CommitmentIn, ConsentIn
 
 Rule = Callable[..., Iterator[Problem]]
-_RULES: list[tuple[tuple[str, ...], frozenset[str], Rule]] = []
+#: (the parts a rule reads, their getter, whether it reads one part only, the rule), in
+#: registration order; itemgetter gives one part as itself, several as a tuple
+_RULES: list[tuple[frozenset[str], itemgetter[Any], bool, Rule]] = []
+_READ: set[str] = set()  # every part some rule reads
 
 
 def _rule(*reads: str) -> Callable[[Rule], Rule]:
     def register(rule: Rule) -> Rule:
-        _RULES.append((reads, frozenset(reads), rule))
+        _RULES.append((frozenset(reads), itemgetter(*reads), len(reads) == 1, rule))
+        _READ.update(reads)
         return rule
 
     return register
@@ -34,12 +39,12 @@ def _rule(*reads: str) -> Callable[[Rule], Rule]:
 def check(parts: Mapping[str, Any]) -> list[Problem]:
     """Every rule whose parts are all present in ``parts`` (field name -> valid value)."""
     present = parts.keys()
-    return [
-        problem
-        for reads, needed, rule in _RULES
-        if needed <= present
-        for problem in rule(*[parts[name] for name in reads])
-    ]
+    every = _READ <= present  # a valid application: no rule need be asked what it reads
+    problems: list[Problem] = []
+    for needed, get, single, rule in _RULES:
+        if every or needed <= present:
+            problems += rule(get(parts)) if single else rule(*get(parts))
+    return problems
 
 
 def find_item(catalogue: Catalogue, code: str, version: int) -> ServiceItem | Problem:
@@ -64,22 +69,22 @@ def form_values(
     item: ServiceItem, form: Mapping[str, Any]
 ) -> tuple[dict[str, FormValue], list[Problem]]:
     """The form's values typed per the item (``decimal`` → Decimal, ``date`` → date)."""
+    known = item.fields_by_key
     problems = [
-        Problem(f"form.{key}", "not a field of this item")
-        for key in form
-        if item.field(key) is None
+        Problem(f"form.{key}", "not a field of this item") for key in form if key not in known
     ]
     values: dict[str, FormValue] = {}
-    for spec in item.form:
-        if form.get(spec.key) is None:
-            if spec.required:
-                problems.append(Problem(f"form.{spec.key}", f"required ({spec.label})"))
+    for key, spec_type, enum, required, label in item.form_rows:
+        filled = form.get(key)
+        if filled is None:
+            if required:
+                problems.append(Problem(f"form.{key}", f"required ({label})"))
             continue
-        value, error = _form_value(spec.type, form[spec.key], spec.enum)
+        value, error = _form_value(spec_type, filled, enum)
         if error:
-            problems.append(Problem(f"form.{spec.key}", error))
+            problems.append(Problem(f"form.{key}", error))
         else:
-            values[spec.key] = value
+            values[key] = value
     return values, problems
 
 
@@ -150,17 +155,18 @@ def _commitment_allowed(item: ServiceItem, commitment: CommitmentIn | None) -> I
 def _materials(
     item: ServiceItem, materials: list[AttachmentIn], deficient: list[str]
 ) -> Iterator[Problem]:
+    specs = item.materials_by_code
     supplied: list[str] = []
     for i, material in enumerate(materials):
         code = material.code
-        if item.material(code) is None:
+        if code not in specs:
             yield Problem(f"materials[{i}].code", f"{code} is not a material of this item")
         elif code in supplied:
             yield Problem(f"materials[{i}].code", f"{code} supplied twice")
         supplied.append(code)
     # 容缺: only a material the item lets follow later, and not one that was supplied anyway
     for i, code in enumerate(deficient):
-        spec = item.material(code)
+        spec = specs.get(code)
         if spec is None:
             yield Problem(f"deficient[{i}]", f"{code} is not a material of this item")
         elif not spec.deficiency_allowed:
