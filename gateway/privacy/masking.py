@@ -49,13 +49,18 @@ class _KnownNames:
         self._lock = threading.Lock()
 
     def add(self, names: Iterable[str]) -> None:
+        """Each name, surrounding spaces stripped; one shorter than 2 characters is no one's."""
         with self._lock:
+            known = self._names
             for name in names:
-                if len(name) >= 2 and name not in self._names:
-                    self._names[name] = None
+                if not name:
+                    continue
+                name = name.strip()
+                if len(name) >= 2 and name not in known:
+                    known[name] = None
                     self._pattern = None
-                    if len(self._names) > MAX_NAMES:
-                        self._names.popitem(last=False)
+                    if len(known) > MAX_NAMES:
+                        known.popitem(last=False)
 
     def pattern(self) -> re.Pattern[str] | None:
         with self._lock:
@@ -77,7 +82,7 @@ _known = _KnownNames()
 
 def remember_names(names: Iterable[str]) -> None:
     """Mask these names in this process's logs from now on."""
-    _known.add(n.strip() for n in names if n and n.strip())
+    _known.add(names)
 
 
 def mask(text: str) -> str:

@@ -58,16 +58,11 @@ def names(application: Mapping[str, Any], texts: Iterable[Mapping[str, Any]] = (
 
 def names_of(application: Application) -> set[str]:
     """:func:`names` of a validated application, read from the model (no JSON dump)."""
-    found: set[str] = set()
-    for person in (application.applicant, application.agent):
-        if person is not None:
-            found |= _name_forms(
-                person.name,
-                getattr(person, "name_traditional", None),
-                person.name_latin.surname,
-                person.name_latin.given,
-            )
-    return {n.strip() for n in found if n and n.strip()}
+    a, g = application.applicant, application.agent
+    found = _name_forms(a.name, a.name_traditional, a.name_latin.surname, a.name_latin.given)
+    if g is not None:
+        found |= _name_forms(g.name, None, g.name_latin.surname, g.name_latin.given)
+    return {stripped for n in found if (stripped := n.strip())}
 
 
 def _name_forms(name: Any, traditional: Any, surname: Any, given: Any) -> set[str]:
