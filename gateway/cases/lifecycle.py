@@ -10,13 +10,15 @@ reconciliation code never need to know them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy.orm import Session
 
 from gateway.notify import on_case_change
-from gateway.reconcile import schedule
-from gateway.store.tables import AgencyEvent
+from gateway.reconcile import gaps, schedule
+from gateway.reconcile.apply import TERMINAL, Recorded
+from gateway.store.tables import Case
+from gateway.store.writes import Writes
 from gateway.supplements import deadlines
 from gateway.supplements.requests import open_request
 
@@ -53,24 +55,29 @@ def undeliverable(session: Session, case_ref: str, *, reason: str, now: dt.datet
 
 def status_applied(
     session: Session,
-    case_ref: str,
+    case: Case,
     *,
-    new_events: Sequence[AgencyEvent],
+    new_events: Sequence[Recorded],
+    held: Collection[int],
     state_before: str,
     state_after: str,
     now: dt.datetime,
+    writes: Writes,
 ) -> None:
-    """Agency events were stored (``new_events``, in sequence order) and the state folded."""
+    """Agency events were stored (``new_events``, in sequence order) and the state folded;
+    ``case`` is loaded and locked, ``held`` all its sequences, its new rows go to ``writes``."""
+    case_ref = case.case_ref
     for event in new_events:
         if event.status == INFO_REQUIRED:
-            open_request(
-                session,
-                case_ref,
-                agency_seq=event.seq,
-                required=list(event.details.get("required_documents", [])),
-                remarks=event.remarks,
-                now=now,
-            )
+            with writes.alone(case):
+                open_request(
+                    session,
+                    case_ref,
+                    agency_seq=event.seq,
+                    required=list(event.details.get("required_documents", [])),
+                    remarks=event.remarks,
+                    now=now,
+                )
     if state_after != state_before:
         latest = max(new_events, key=lambda e: e.seq) if new_events else None
         on_case_change(
@@ -81,5 +88,10 @@ def status_applied(
             remarks=latest.remarks if latest else None,
             details=dict(latest.details) if latest else {},
             now=now,
+            writes=writes,
         )
-    schedule.after_contact(session, case_ref, state=state_after, now=now)
+    if state_after in TERMINAL and gaps.missing(session, case, held):
+        with writes.alone(case):  # counts its asks, may record that it gives up
+            schedule.after_contact(session, case_ref, state=state_after, now=now)
+    else:  # no statement: the case is loaded, its events are known
+        schedule.after_contact(session, case_ref, state=state_after, now=now, held=held)

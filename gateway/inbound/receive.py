@@ -10,20 +10,39 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from gateway.config import settings
 from gateway.domain import StatusReport
+from gateway.inbound.group import GroupCommit
 from gateway.ports import DocumentInvalid
 from gateway.reconcile.apply import Applied
-from gateway.reconcile.service import SCHEMA, SIGNATURE, UNAUTHORISED, Refused, apply_report
+from gateway.reconcile.service import (
+    SCHEMA,
+    SIGNATURE,
+    UNAUTHORISED,
+    Refused,
+    Report,
+    apply_reports,
+)
 from gateway.registry import format_for_namespace
 from gateway.store import transaction
-from gateway.store.inbound import Stored, message_id_taken, quarantine, store_received
+from gateway.store.among import among
+from gateway.store.inbound import (
+    Arrival,
+    Stored,
+    mark_quarantined,
+    quarantine,
+    store_received,
+    store_received_many,
+)
 from gateway.store.tables import Message
+from gateway.store.vocab import Direction
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 from signing.verifier import Verified
 
@@ -60,34 +79,67 @@ class Inbound:
         self.sessions = sessions
         self.trust = trust
         self.max_bytes = max_bytes or settings().max_input_bytes
+        self._pushes: GroupCommit[Push, Received] = GroupCommit(self.receive_pushed_many)
 
     def receive_pushed(
         self, body: bytes, *, pushed_by: str | None = None, now: dt.datetime | None = None
     ) -> Received:
         """Store ``body`` raw, then verify, check and apply it; ``pushed_by`` (the agency of
-        the authenticated client that pushed it) must be the agency that signed it."""
+        the authenticated client that pushed it) must be the agency that signed it.
+
+        Pushes that arrive while others are being stored are stored and applied together
+        (group commit): a few statements for the batch instead of some twenty for each."""
         now = now or dt.datetime.now(dt.UTC)
         if len(body) > self.max_bytes:
             raise BodyTooLarge(f"{len(body)} bytes; at most {self.max_bytes} are accepted")
+        return self._pushes.submit(Push(body, pushed_by, now))
+
+    def receive_pushed_many(self, pushes: Sequence[Push]) -> list[Received]:
+        """:meth:`receive_pushed` for each of ``pushes`` (within the size bound), in order:
+        stored raw in one transaction, then verified, then checked and applied in another."""
         with transaction(self.sessions) as session:  # first, and committed on its own
             # the pushing client's agency until verified: a quarantined push still says who
-            stored = store_received(
-                session, body, via="push", kind="received", counterpart=pushed_by, now=now
+            stored = store_received_many(
+                session,
+                [Arrival(p.body, p.now, p.pushed_by) for p in pushes],
+                via="push",
+                kind="received",
             )
-        if stored.verified:  # applied when it came the first time: nothing changes
-            if pushed_by is not None and stored.counterpart != pushed_by:
-                # answered as a fresh push from this client would be: a repeat must not tell
-                # another agency whether a document was received (nothing is stored again)
-                reason = f"signed by {stored.counterpart}, pushed by {pushed_by}"
-                return Received(stored.pk, None, reason, UNAUTHORISED, None, duplicate=True)
-            return Received(stored.pk, stored.case_ref, None, None, None, duplicate=True)
-        try:
-            verified, report = self._verify(body)
-            if pushed_by is not None and verified.sender != pushed_by:
-                raise Refused(UNAUTHORISED, f"signed by {verified.sender}, pushed by {pushed_by}")
-        except Refused as exc:
-            return self._quarantine(stored, exc, None, None)
-        return self._apply(stored, report, verified.sender, "push", now, fmt_kind(verified))
+        answers: list[Received | None] = [None] * len(pushes)
+        checked: list[_Checked] = []
+        later: list[int] = []  # the same bytes as an earlier push of the batch: answered after it
+        seen: set[int] = set()
+        for i, (push, row) in enumerate(zip(pushes, stored, strict=True)):
+            if row.pk in seen:
+                later.append(i)
+                continue
+            seen.add(row.pk)
+            if row.verified:  # applied when it came the first time: nothing changes
+                answers[i] = _repeat(row, push.pushed_by)
+                continue
+            try:
+                verified, report = self._verify(push.body)
+                if push.pushed_by is not None and verified.sender != push.pushed_by:
+                    raise Refused(
+                        UNAUTHORISED, f"signed by {verified.sender}, pushed by {push.pushed_by}"
+                    )
+            except Refused as exc:
+                checked.append(_Checked(i, row, exc, None, None, "push", push.now, ""))
+                continue
+            kind = fmt_kind(verified)
+            checked.append(_Checked(i, row, None, report, verified.sender, "push", push.now, kind))
+        postponed: list[_Checked] = []  # a message id an earlier push of the batch took
+        if checked:
+            for item, answer in zip(checked, self._apply(checked), strict=True):
+                if answer is None:
+                    postponed.append(item)
+                else:
+                    answers[item.index] = answer
+        for item in postponed:  # after the batch, as if they had come a moment later
+            (answers[item.index],) = self._apply([item])
+        for i in later:
+            answers[i] = self.receive_pushed_many([pushes[i]])[0]
+        return [answer for answer in answers if answer is not None]
 
     def record_fetched(
         self,
@@ -104,7 +156,9 @@ class Inbound:
             stored = store_received(
                 session, document, via=via, kind="status", counterpart=agency, now=now
             )
-        return self._apply(stored, report, agency, via, now, "status")
+        (answer,) = self._apply([_Checked(0, stored, None, report, agency, via, now, "status")])
+        assert answer is not None, "one report alone takes no other's message id"
+        return answer
 
     def quarantine_fetched(
         self,
@@ -151,50 +205,143 @@ class Inbound:
             raise Refused(SCHEMA, f"not a status document: {exc}") from None
         return verified, report
 
-    def _apply(
-        self,
-        stored: Stored,
-        report: StatusReport,
-        agency: str,
-        via: str,
-        now: dt.datetime,
-        kind: str,
-    ) -> Received:
-        case_ref = report.header.case_ref
-        message_id = report.header.message_id
-        try:
-            with transaction(self.sessions) as session:
-                pk = stored.pk
-                row = session.get(Message, pk, with_for_update=True)
-                assert row is not None, "stored in the transaction before"
-                if row.verified:  # a concurrent receiver of the same bytes applied it
-                    return Received(pk, row.case_ref, None, None, None, duplicate=True)
-                other = message_id_taken(session, message_id, other_than=pk)
-                if other is not None and other.sha256 != row.sha256:
-                    raise Refused(UNAUTHORISED, "message id reused with other content")
-                if other is not None:  # the same bytes stored twice by a race: keep the first
-                    session.delete(row)
-                    session.flush()
-                    row, pk = other, other.id
-                applied = apply_report(
-                    session, report, agency=agency, source=via, now=now, message_pk=pk
-                )
-                row.verified, row.quarantine_reason = True, None
-                row.message_id, row.case_ref = message_id, case_ref
-                row.counterpart, row.kind = agency, kind
-        except Refused as exc:
-            return self._quarantine(stored, exc, case_ref, agency)
-        log.info("%s %s for %s applied: %s", via, message_id, case_ref, applied.stored)
-        return Received(pk, case_ref, None, None, applied, duplicate=stored.duplicate)
-
-    def _quarantine(
-        self, stored: Stored, exc: Refused, case_ref: str | None, agency: str | None
-    ) -> Received:
-        reason = f"{exc.code}: {exc.reason}"
+    def _apply(self, items: Sequence[_Checked]) -> list[Received | None]:
+        """One transaction: the stored rows locked, refusals quarantined, the rest checked and
+        applied together. None for a report whose message id an earlier one of ``items``
+        took: the caller tries it again on its own."""
         with transaction(self.sessions) as session:
-            quarantine(session, stored.pk, reason, case_ref=case_ref, counterpart=agency)
-        log.warning("message %d quarantined: %s", stored.pk, reason)
-        return Received(stored.pk, case_ref, reason, exc.code, None, duplicate=stored.duplicate)
+            pks = sorted({item.stored.pk for item in items})
+            rows = {
+                row.id: row
+                for row in session.scalars(
+                    select(Message)
+                    .where(among(session, Message.id, pks))
+                    .order_by(Message.id)
+                    .options(defer(Message.body))
+                    .with_for_update()
+                )
+            }
+            ids = {item.report.header.message_id for item in items if item.report is not None}
+            taken = _taken(session, ids)
+            answers: list[Received | None] = [None] * len(items)
+            applying: list[tuple[int, Message]] = []
+            for n, item in enumerate(items):
+                row = rows[item.stored.pk]
+                if item.refused is not None:
+                    answers[n] = _quarantined(session, item, row, item.refused, None)
+                    continue
+                assert item.report is not None
+                if row.verified:  # a concurrent receiver of the same bytes applied it
+                    answers[n] = Received(row.id, row.case_ref, None, None, None, duplicate=True)
+                    continue
+                message_id = item.report.header.message_id
+                other = taken.get(message_id)
+                if other is not None and other.id in {r.id for _, r in applying}:
+                    continue  # taken in this batch: None, tried again after it
+                if other is not None and other.id != row.id:
+                    if other.sha256 != row.sha256:
+                        refused = Refused(UNAUTHORISED, "message id reused with other content")
+                        answers[n] = _quarantined(session, item, row, refused, item.report)
+                        continue
+                    # the same bytes stored twice by a race: keep the first
+                    session.delete(row)
+                    first = session.get(Message, other.id, with_for_update=True)
+                    assert first is not None
+                    row = first
+                taken[message_id] = _Taken(row.id, row.sha256)
+                applying.append((n, row))
+            outcomes = apply_reports(
+                session,
+                [
+                    Report(item.report, item.agency, item.via, item.now, row.id)
+                    for item, row in ((items[n], row) for n, row in applying)
+                    if item.report is not None and item.agency is not None
+                ],
+            )
+            for (n, row), outcome in zip(applying, outcomes, strict=True):
+                item = items[n]
+                assert item.report is not None
+                case_ref = item.report.header.case_ref
+                if isinstance(outcome, Refused):
+                    answers[n] = _quarantined(session, item, row, outcome, item.report)
+                    continue
+                row.verified, row.quarantine_reason = True, None
+                row.message_id, row.case_ref = item.report.header.message_id, case_ref
+                row.counterpart, row.kind = item.agency, item.kind
+                log.info(
+                    "%s %s for %s applied: %s",
+                    item.via,
+                    item.report.header.message_id,
+                    case_ref,
+                    outcome.stored,
+                )
+                answers[n] = Received(
+                    row.id, case_ref, None, None, outcome, duplicate=item.stored.duplicate
+                )
+        return answers
+
+
+@dataclass(frozen=True)
+class Push:
+    body: bytes
+    pushed_by: str | None
+    now: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A stored document after verification: refused, or a report to apply."""
+
+    index: int
+    stored: Stored
+    refused: Refused | None
+    report: StatusReport | None
+    agency: str | None  # the signer
+    via: str
+    now: dt.datetime
+    kind: str
+
+
+@dataclass(frozen=True)
+class _Taken:
+    id: int
+    sha256: str
+
+
+def _taken(session: Session, message_ids: set[str]) -> dict[str, _Taken]:
+    """The inbound rows stored under these message ids."""
+    rows = session.execute(
+        select(Message.message_id, Message.id, Message.sha256).where(
+            Message.direction == Direction.IN, among(session, Message.message_id, message_ids)
+        )
+    )
+    return {message_id: _Taken(pk, sha256) for message_id, pk, sha256 in rows}
+
+
+def _repeat(stored: Stored, pushed_by: str | None) -> Received:
+    """The answer to bytes that were verified and applied before."""
+    if pushed_by is not None and stored.counterpart != pushed_by:
+        # answered as a fresh push from this client would be: a repeat must not tell
+        # another agency whether a document was received (nothing is stored again)
+        reason = f"signed by {stored.counterpart}, pushed by {pushed_by}"
+        return Received(stored.pk, None, reason, UNAUTHORISED, None, duplicate=True)
+    return Received(stored.pk, stored.case_ref, None, None, None, duplicate=True)
+
+
+def _quarantined(
+    session: Session,
+    item: _Checked,
+    row: Message,
+    exc: Refused,
+    report: StatusReport | None,
+) -> Received:
+    """Keep ``row`` out of everything; a report that was verified names its case and signer."""
+    reason = f"{exc.code}: {exc.reason}"
+    case_ref = report.header.case_ref if report is not None else None
+    agency = item.agency if report is not None else None
+    mark_quarantined(session, row, reason, case_ref=case_ref, counterpart=agency)
+    log.warning("message %d quarantined: %s", row.id, reason)
+    return Received(row.id, case_ref, reason, exc.code, None, duplicate=item.stored.duplicate)
 
 
 def fmt_kind(verified: Verified) -> str:

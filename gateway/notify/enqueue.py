@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +21,7 @@ from gateway.notify import events
 from gateway.store.outbound import add_outbound
 from gateway.store.tables import Case, Outbox
 from gateway.store.vocab import OutboxKind
+from gateway.store.writes import Writes
 
 #: case states (lifecycle's, canonical agency ones) → what Guangdong hears of them
 _PROGRESS = {
@@ -32,7 +34,13 @@ _RESULTS = frozenset({"APPROVED", "REJECTED", "COMPLETED"})
 
 
 def notify(
-    session: Session, case_ref: str, event_type: str, data: dict[str, Any], *, now: dt.datetime
+    session: Session,
+    case_ref: str,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    now: dt.datetime,
+    writes: Writes | None = None,
 ) -> str:
     """Store one notification (JSON body, its id) and its outbox row; return the event id.
 
@@ -43,19 +51,27 @@ def notify(
     """
     if event_type not in events.TYPES:
         raise ValueError(f"unknown notification type {event_type!r}")
-    application_no = session.scalar(
-        select(Case.application_no).where(Case.case_ref == case_ref).with_for_update()
-    )
-    if application_no is None:
-        raise LookupError(f"no case {case_ref}")
-    seq = 1 + (
-        session.scalar(
-            select(func.count())
-            .select_from(Outbox)
-            .where(Outbox.case_ref == case_ref, Outbox.kind == OutboxKind.NOTIFICATION)
+    if writes is not None:  # the case is loaded and locked; the rows are written in a batch
+        case = session.get(Case, case_ref)
+        if case is None:
+            raise LookupError(f"no case {case_ref}")
+        application_no = case.application_no
+        seq = writes.next_notification(case_ref)
+    else:
+        locked = session.scalar(
+            select(Case.application_no).where(Case.case_ref == case_ref).with_for_update()
         )
-        or 0
-    )
+        if locked is None:
+            raise LookupError(f"no case {case_ref}")
+        application_no = locked
+        seq = 1 + (
+            session.scalar(
+                select(func.count())
+                .select_from(Outbox)
+                .where(Outbox.case_ref == case_ref, Outbox.kind == OutboxKind.NOTIFICATION)
+            )
+            or 0
+        )
     event_id = str(uuid.uuid4())
     document = events.body(
         event_id=event_id,
@@ -66,8 +82,7 @@ def notify(
         occurred_at=now,
         data=data,
     )
-    add_outbound(
-        session,
+    (partial(add_outbound, session) if writes is None else writes.outbound)(
         kind=OutboxKind.NOTIFICATION,
         destination=events.GUANGDONG,
         document=document,
@@ -88,16 +103,17 @@ def on_case_change(
     remarks: str | None,
     details: dict[str, Any],
     now: dt.datetime,
+    writes: Writes | None = None,
 ) -> str | None:
     """The case's state changed (delivered, or an agency status applied): queue what Guangdong
     must hear of it, if anything; return the event id. ``details`` are the agency event's
     (``required_documents``, ``result``). Supplement requests are queued by
     :mod:`gateway.supplements`, not here (``INFO_REQUIRED`` sends nothing)."""
-    event = _event_for(session, case_ref, state, agency_status, remarks, details)
+    event = _event_for(session, case_ref, state, agency_status, remarks, details, writes)
     if event is None:
         return None
     event_type, data = event
-    return notify(session, case_ref, event_type, data, now=now)
+    return notify(session, case_ref, event_type, data, now=now, writes=writes)
 
 
 def _event_for(
@@ -107,6 +123,7 @@ def _event_for(
     agency_status: str | None,
     remarks: str | None,
     details: dict[str, Any],
+    writes: Writes | None,
 ) -> tuple[str, dict[str, Any]] | None:
     if state in _PROGRESS:
         event_type = events.PROGRESS
@@ -132,7 +149,8 @@ def _event_for(
         data["reason"] = simplified
         data["reasonOriginal"] = remarks
         data["resultDocument"] = _result_document(details.get("result"))
-        delivery = (case.application or {}).get("delivery") or {}
+        application = case.application if writes is None else writes.application(case_ref)
+        delivery = (application or {}).get("delivery") or {}
         data["deliveryChannel"] = delivery.get("channel") if isinstance(delivery, dict) else None
     else:
         data["remarks"] = simplified

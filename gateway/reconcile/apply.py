@@ -29,8 +29,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.store.events import append_event
+from gateway.store.among import among
 from gateway.store.tables import AgencyEvent, Case
+from gateway.store.writes import Writes
 
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "WITHDRAWN"})
 #: states that may only be followed by these
@@ -82,6 +83,35 @@ def fold(steps: Iterable[tuple[int, str, str]]) -> tuple[str | None, list[Step]]
     return state, timeline
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """An agency event the gateway has: stored before, or by this batch (with its texts)."""
+
+    seq: int
+    agency_status: str
+    status: str  # canonical
+    changed_at: dt.datetime
+    remarks: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def recorded(session: Session, case_refs: Iterable[str]) -> dict[str, dict[int, Recorded]]:
+    """The agency events of ``case_refs`` the gateway has, by case and sequence."""
+    known: dict[str, dict[int, Recorded]] = {ref: {} for ref in case_refs}
+    rows = session.execute(
+        select(
+            AgencyEvent.case_ref,
+            AgencyEvent.seq,
+            AgencyEvent.agency_status,
+            AgencyEvent.status,
+            AgencyEvent.changed_at,
+        ).where(among(session, AgencyEvent.case_ref, known))
+    )
+    for case_ref, seq, agency_status, status, changed_at in rows:
+        known[case_ref][seq] = Recorded(seq, agency_status, status, changed_at)
+    return known
+
+
 def apply(
     session: Session,
     case_ref: str,
@@ -99,12 +129,37 @@ def apply(
     case = session.execute(
         select(Case).where(Case.case_ref == case_ref).with_for_update()
     ).scalar_one()
-    known = {
-        e.seq: e
-        for e in session.scalars(select(AgencyEvent).where(AgencyEvent.case_ref == case_ref))
-    }
+    writes = Writes(session, [case_ref])
+    applied, _ = apply_to(
+        case,
+        recorded(session, [case_ref])[case_ref],
+        events,
+        source=source,
+        canonical=canonical,
+        now=now,
+        message_pk=message_pk,
+        writes=writes,
+    )
+    writes.flush()
+    return applied
+
+
+def apply_to(
+    case: Case,
+    known: dict[int, Recorded],
+    events: Sequence[Event],
+    *,
+    source: str,
+    canonical: Callable[[str], str],
+    now: dt.datetime,
+    message_pk: int | None,
+    writes: Writes,
+) -> tuple[Applied, list[Recorded]]:
+    """:func:`apply` on a loaded, locked ``case`` whose events are ``known`` (the new ones are
+    added to it); rows go to ``writes``. Also returns the newly stored events, in order."""
+    case_ref = case.case_ref
     highest_before = max(known, default=0)
-    stored: list[int] = []
+    stored: list[Recorded] = []
     duplicates: list[int] = []
     conflicts: list[int] = []
     for event in sorted(events, key=lambda e: e.seq):
@@ -114,7 +169,7 @@ def apply(
             same = have.agency_status == event.agency_status and have.changed_at == event.changed_at
             (duplicates if same else conflicts).append(event.seq)
             continue
-        row = AgencyEvent(
+        writes.agency_event(
             case_ref=case_ref,
             seq=event.seq,
             agency_status=event.agency_status,
@@ -126,12 +181,13 @@ def apply(
             source=source,
             recorded_at=now,
         )
-        session.add(row)
-        known[event.seq] = row
-        stored.append(event.seq)
-        append_event(
-            session,
-            case_ref,
+        new = Recorded(
+            event.seq, event.agency_status, status, event.changed_at, event.remarks, event.details
+        )
+        known[event.seq] = new
+        stored.append(new)
+        writes.case_event(
+            case,
             event="status",
             source="agency",
             now=now,
@@ -140,9 +196,8 @@ def apply(
             detail=f"{source}: {status}",
         )
     for seq in conflicts:
-        append_event(
-            session,
-            case_ref,
+        writes.case_event(
+            case,
             event="sequence-conflict",
             source="agency",
             now=now,
@@ -153,45 +208,39 @@ def apply(
     state_before = case.state
     folded, _ = fold((e.seq, e.agency_status, e.status) for e in known.values())
     if state_before in TERMINAL and folded != state_before:
-        append_event(
-            session,
-            case_ref,
+        writes.case_event(
+            case,
             event="terminal-kept",
             source="gateway",
             now=now,
             detail=f"{source}: the events now fold to {folded}; the case stays {state_before}",
         )
         folded = state_before
-    gaps = _gaps(highest_before, stored, known)
+    new_seqs = [e.seq for e in stored]
+    gaps = _gaps(highest_before, new_seqs, known)
     for first, last in gaps:
-        append_event(
-            session,
-            case_ref,
+        writes.case_event(
+            case,
             event="gap",
             source="gateway",
             now=now,
             detail=f"{source}: sequence {first}–{last} not received; pulling",
         )
     if folded is not None and folded != state_before:
-        append_event(
-            session,
-            case_ref,
-            event="state",
-            source="agency",
-            now=now,
-            state=folded,
-            agency_seq=max(known),
+        writes.case_event(
+            case, event="state", source="agency", now=now, state=folded, agency_seq=max(known)
         )
     if known:
         case.last_seq = max(known)
-    return Applied(
-        stored=tuple(stored),
+    applied = Applied(
+        stored=tuple(new_seqs),
         duplicates=tuple(duplicates),
         conflicts=tuple(conflicts),
         state_before=state_before,
         state_after=folded if folded is not None else state_before,
         gaps=tuple(gaps),
     )
+    return applied, stored
 
 
 def _gaps(highest_before: int, stored: list[int], known: dict[int, Any]) -> list[tuple[int, int]]:

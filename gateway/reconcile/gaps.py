@@ -12,6 +12,7 @@ operator sees which cases still miss events. No column holds the count: the case
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,11 +27,13 @@ ASKED, GIVEN_UP = "gap-asked", "gap-given-up"
 Ranges = list[tuple[int, int]]
 
 
-def missing(session: Session, case: Case) -> Ranges:
-    """The case's missing sequences below its last one, as (first, last) ranges."""
-    held = set(
-        session.scalars(select(AgencyEvent.seq).where(AgencyEvent.case_ref == case.case_ref))
-    )
+def missing(session: Session, case: Case, held: Collection[int] | None = None) -> Ranges:
+    """The case's missing sequences below its last one, as (first, last) ranges; ``held``:
+    the sequences the gateway has, when the caller knows them (else they are read)."""
+    if held is None:
+        held = set(
+            session.scalars(select(AgencyEvent.seq).where(AgencyEvent.case_ref == case.case_ref))
+        )
     ranges: Ranges = []
     for seq in range(1, (case.last_seq or 0) + 1):
         if seq in held:

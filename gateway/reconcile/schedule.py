@@ -17,6 +17,7 @@ interval. A gap in the agency's sequence asks at once (:func:`pull_soon`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -130,16 +131,17 @@ def after_contact(
     state: str,
     now: dt.datetime,
     policy: PollPolicy | None = None,
+    held: Collection[int] | None = None,
 ) -> None:
     """The agency told us something about the case: note the contact and reschedule (a
     terminal state clears the schedule, so closed cases cost a sweep nothing — unless events
-    are missing: :func:`after_closing`)."""
+    are missing: :func:`after_closing`). ``held``: the case's sequences, when known."""
     case = session.get(Case, case_ref)
     if case is None:
         return
     case.last_contact_at = now
     if state in TERMINAL:
-        case.next_poll_at = after_closing(session, case, now=now, policy=_policy(policy))
+        case.next_poll_at = after_closing(session, case, now=now, policy=_policy(policy), held=held)
     else:
         case.next_poll_at = next_ask(case, now=now, policy=_policy(policy))
 
@@ -154,7 +156,13 @@ def pull_soon(session: Session, case_ref: str, *, now: dt.datetime) -> None:
 
 
 def after_closing(
-    session: Session, case: Case, *, now: dt.datetime, policy: PollPolicy, asking: bool = False
+    session: Session,
+    case: Case,
+    *,
+    now: dt.datetime,
+    policy: PollPolicy,
+    asking: bool = False,
+    held: Collection[int] | None = None,
 ) -> dt.datetime | None:
     """When to ask about the closed ``case`` again: only while events below its last one are
     missing and asking can bring them, at most ``policy.gap_asks`` times, backed off; else
@@ -162,7 +170,7 @@ def after_closing(
 
     ``asking``: the sweep asks now; the ask is recorded and the time returned is the one after
     it, as if it fails (the answer reschedules through :func:`after_contact`)."""
-    missing = gaps.missing(session, case)
+    missing = gaps.missing(session, case, held)
     if not missing:
         return None
     asked = gaps.asks(session, case.case_ref)

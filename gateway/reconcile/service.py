@@ -1,8 +1,8 @@
-"""Apply one verified status report to its case: the one path for push, pull and poll.
+"""Apply verified status reports to their cases: the one path for push, pull and poll.
 
 Checks first (the case exists, the signer is the agency the case was routed to, the report is
 addressed to the gateway, every status code is known to the case's mapping), then in the
-caller's transaction: :func:`~gateway.reconcile.apply.apply`, the lifecycle consequences with
+caller's transaction: :func:`~gateway.reconcile.apply.apply_to`, the lifecycle consequences with
 the newly stored events (none for a case that was closed already), and a pull at once when the
 sequence has a gap (also for a closed case, while asking can fill it: schedule.after_closing).
 """
@@ -10,16 +10,19 @@ sequence has a gap (also for a closed case, while asking can fill it: schedule.a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from gateway.cases import lifecycle
 from gateway.domain import StatusReport
 from gateway.reconcile import schedule
-from gateway.reconcile.apply import TERMINAL, Applied, Event, apply
-from gateway.store.tables import AgencyEvent, Case
+from gateway.reconcile.apply import TERMINAL, Applied, Event, apply_to, recorded
+from gateway.store.among import among
+from gateway.store.tables import Case
+from gateway.store.writes import Writes
 from gateway.supplements.mapping import case_mapping
 from signing.parties import GATEWAY_PARTY
 
@@ -60,11 +63,10 @@ def events_of(report: StatusReport) -> list[Event]:
     ]
 
 
-def check(session: Session, report: StatusReport, *, agency: str) -> Callable[[str], str]:
-    """Refuse a report that must not be applied; return the case's agency-code → canonical
-    status function otherwise."""
+def check(case: Case | None, report: StatusReport, *, agency: str) -> Callable[[str], str]:
+    """Refuse a report that must not be applied to ``case`` (None: not found); return the
+    case's agency-code → canonical status function otherwise."""
     case_ref = report.header.case_ref
-    case = session.get(Case, case_ref)
     if case is None:
         raise Refused(UNKNOWN_CASE, f"no case {case_ref}")
     if agency != case.agency:
@@ -85,6 +87,17 @@ def check(session: Session, report: StatusReport, *, agency: str) -> Callable[[s
     return lambda code: str(mapping.status(code))
 
 
+@dataclass(frozen=True)
+class Report:
+    """A verified status report to apply: signed by ``agency``, come by ``source``."""
+
+    report: StatusReport
+    agency: str
+    source: str
+    now: dt.datetime
+    message_pk: int | None = None
+
+
 def apply_report(
     session: Session,
     report: StatusReport,
@@ -96,41 +109,66 @@ def apply_report(
 ) -> Applied:
     """Check ``report`` (verified as signed by ``agency``) and apply it, in the caller's
     transaction; :class:`Refused` before anything is written when it must not be applied."""
-    canonical = check(session, report, agency=agency)
-    case_ref = report.header.case_ref
-    applied = apply(
-        session,
-        case_ref,
-        events_of(report),
-        source=source,
-        canonical=canonical,
-        now=now,
-        message_pk=message_pk,
-    )
-    case = session.get(Case, case_ref)
-    if case is not None and case.agency_case_ref is None and report.agency_case_ref:
-        case.agency_case_ref = report.agency_case_ref
-    # events filled in below the terminal one of a closed case are history: they open no
-    # supplement request (nor anything else) for a case the agency has already closed
-    new_events = (
-        list(
-            session.scalars(
-                select(AgencyEvent)
-                .where(AgencyEvent.case_ref == case_ref, AgencyEvent.seq.in_(applied.stored))
-                .order_by(AgencyEvent.seq)
-            )
+    (outcome,) = apply_reports(session, [Report(report, agency, source, now, message_pk)])
+    if isinstance(outcome, Refused):
+        raise outcome
+    return outcome
+
+
+def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied | Refused]:
+    """:func:`apply_report` for each of ``reports`` in order, in the caller's transaction,
+    with a few statements for the whole batch: the cases are locked together (in key order,
+    so two batches cannot deadlock), their events read at once, the new rows written at the
+    end (:class:`~gateway.store.writes.Writes`). A refused report writes nothing."""
+    refs = sorted({r.report.header.case_ref for r in reports})
+    cases = {
+        case.case_ref: case
+        for case in session.scalars(
+            select(Case)
+            .where(among(session, Case.case_ref, refs))
+            .order_by(Case.case_ref)
+            .options(defer(Case.application), defer(Case.texts))
+            .with_for_update()
         )
-        if applied.stored and applied.state_before not in TERMINAL
-        else []
-    )
-    lifecycle.status_applied(
-        session,
-        case_ref,
-        new_events=new_events,
-        state_before=applied.state_before,
-        state_after=applied.state_after,
-        now=now,
-    )
-    if applied.gaps:
-        schedule.pull_soon(session, case_ref, now=now)
-    return applied
+    }
+    known = recorded(session, cases)
+    writes = Writes(session, cases)
+    outcomes: list[Applied | Refused] = []
+    for item in reports:
+        report, case_ref = item.report, item.report.header.case_ref
+        case = cases.get(case_ref)
+        try:
+            canonical = check(case, report, agency=item.agency)
+        except Refused as exc:
+            outcomes.append(exc)
+            continue
+        assert case is not None
+        applied, new_events = apply_to(
+            case,
+            known[case_ref],
+            events_of(report),
+            source=item.source,
+            canonical=canonical,
+            now=item.now,
+            message_pk=item.message_pk,
+            writes=writes,
+        )
+        if case.agency_case_ref is None and report.agency_case_ref:
+            case.agency_case_ref = report.agency_case_ref
+        # events filled in below the terminal one of a closed case are history: they open no
+        # supplement request (nor anything else) for a case the agency has already closed
+        lifecycle.status_applied(
+            session,
+            case,
+            new_events=new_events if applied.state_before not in TERMINAL else [],
+            held=known[case_ref].keys(),
+            state_before=applied.state_before,
+            state_after=applied.state_after,
+            now=item.now,
+            writes=writes,
+        )
+        if applied.gaps:
+            schedule.pull_soon(session, case_ref, now=item.now)
+        outcomes.append(applied)
+    writes.flush()
+    return outcomes

@@ -1,0 +1,182 @@
+"""Rows a batch of applied status reports writes at once, at its end.
+
+Applied one by one, every agency event cost up to ten statements: a case event's number came
+from ``UPDATE … RETURNING``, each notification was a count and two INSERTs. Here the batch's
+cases are loaded and locked together (the ORM's identity map then answers ``session.get``),
+case events are numbered on the loaded rows, and each table gets one multi-row INSERT in
+:meth:`Writes.flush`. Code that writes on its own (a supplement request, a closed case's
+given-up gap) runs inside :meth:`Writes.alone`: pending rows are written first and the
+case's row is read again after, so its numbers stay right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.orm import Session
+
+from gateway.store.among import among
+from gateway.store.digest import sha256_hex
+from gateway.store.tables import AgencyEvent, Case, CaseEvent, Message, Outbox, table_of
+from gateway.store.vocab import Direction, OutboxKind, OutboxState
+
+#: an outbound message's primary key, by its message id (unique per direction)
+_message_pk = (
+    select(Message.id)
+    .where(Message.direction == Direction.OUT, Message.message_id == bindparam("message_id"))
+    .scalar_subquery()
+)
+
+
+class Writes:
+    """Pending INSERTs of one transaction; the cases they touch must be loaded in ``session``
+    and locked (``FOR UPDATE``; SQLite's writer lock) before the first one is added."""
+
+    def __init__(self, session: Session, case_refs: Iterable[str] = ()):
+        self.session = session
+        self._case_refs = set(case_refs)  # whose notification counts one query fetches
+        self._agency_events: list[dict[str, Any]] = []
+        self._case_events: list[dict[str, Any]] = []
+        self._outbound: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self._notifications: dict[str, int] = {}
+        self._applications: dict[str, dict[str, Any]] = {}
+
+    def agency_event(self, **row: Any) -> None:
+        self._agency_events.append(row)
+
+    def case_event(
+        self,
+        case: Case,
+        *,
+        event: str,
+        source: str,
+        now: dt.datetime,
+        state: str | None = None,
+        detail: str | None = None,
+        agency_seq: int | None = None,
+        agency_status: str | None = None,
+    ) -> int:
+        """What :func:`gateway.store.events.append_event` does, numbered on the locked row."""
+        case.event_count += 1
+        case.updated_at = now
+        if state is not None:
+            case.state = state
+        self._case_events.append(
+            {
+                "case_ref": case.case_ref,
+                "seq": case.event_count,
+                "event": event,
+                "state": state,
+                "source": source,
+                "agency_seq": agency_seq,
+                "agency_status": agency_status,
+                "detail": detail,
+                "at": now,
+            }
+        )
+        return case.event_count
+
+    def next_notification(self, case_ref: str) -> int:
+        """The case's next notification number (1, 2, 3…), as :func:`gateway.notify.notify`
+        counts them: its notification outbox rows, pending ones included."""
+        if case_ref not in self._notifications:
+            refs = (self._case_refs | {case_ref}) - set(self._notifications)
+            with self.session.no_autoflush:  # pending changes are not what it reads
+                counts = self.session.execute(
+                    select(Outbox.case_ref, func.count())
+                    .where(
+                        among(self.session, Outbox.case_ref, refs),
+                        Outbox.kind == OutboxKind.NOTIFICATION,
+                    )
+                    .group_by(Outbox.case_ref)
+                ).all()
+            self._notifications.update(dict.fromkeys(refs, 0))
+            self._notifications.update({ref: n for ref, n in counts if ref is not None})
+        self._notifications[case_ref] += 1
+        return self._notifications[case_ref]
+
+    def application(self, case_ref: str) -> dict[str, Any]:
+        """The case's stored application (decrypted), read once for all the batch's cases
+        the first time one is needed (a result notification names the delivery channel)."""
+        if case_ref not in self._applications:
+            refs = (self._case_refs | {case_ref}) - set(self._applications)
+            with self.session.no_autoflush:
+                rows = self.session.execute(
+                    select(Case.case_ref, Case.application).where(
+                        among(self.session, Case.case_ref, refs)
+                    )
+                ).all()
+            self._applications.update({ref: application for ref, application in rows})
+        return self._applications[case_ref]
+
+    def outbound(
+        self,
+        *,
+        kind: str,
+        destination: str,
+        document: bytes,
+        message_id: str,
+        message_kind: str,
+        case_ref: str | None,
+        now: dt.datetime,
+    ) -> str:
+        """What :func:`gateway.store.outbound.add_outbound` does; return the outbox id."""
+        OutboxKind(kind)
+        outbox_id = str(uuid.uuid4())
+        message = {
+            "case_ref": case_ref,
+            "direction": Direction.OUT,
+            "kind": message_kind,
+            "message_id": message_id,
+            "counterpart": destination,
+            "sha256": sha256_hex(document),
+            "body": document,
+            "verified": True,
+            "created_at": now,
+        }
+        outbox = {
+            "id": outbox_id,
+            "case_ref": case_ref,
+            "kind": kind,
+            "destination": destination,
+            "state": OutboxState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self._outbound.append((message, outbox))
+        return outbox_id
+
+    def flush(self) -> None:
+        """Write everything pending: changed rows (cases, messages), then one INSERT a table."""
+        session = self.session
+        session.flush()
+        if self._agency_events:
+            session.execute(insert(table_of(AgencyEvent)), self._agency_events)
+        if self._case_events:
+            session.execute(insert(table_of(CaseEvent)), self._case_events)
+        if self._outbound:
+            # plain multi-row INSERTs (no RETURNING, which makes one long statement psycopg
+            # parses anew each time): each outbox row finds its message by the unique id
+            session.execute(insert(table_of(Message)), [message for message, _ in self._outbound])
+            session.execute(
+                insert(table_of(Outbox)).values(message_pk=_message_pk),
+                [{**row, "message_id": message["message_id"]} for message, row in self._outbound],
+            )
+        self._agency_events, self._case_events, self._outbound = [], [], []
+
+    @contextmanager
+    def alone(self, case: Case) -> Iterator[None]:
+        """Run code that reads and writes ``case``'s rows with its own statements."""
+        self.flush()
+        yield
+        self.session.flush()
+        # it may have numbered events or notifications itself (UPDATE … RETURNING, counts)
+        self.session.expire(case)
+        self._notifications.pop(case.case_ref, None)

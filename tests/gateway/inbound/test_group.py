@@ -1,0 +1,87 @@
+"""Group commit: concurrent callers share batches, a bad item fails only its caller, and a
+caller alone never waits for company."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from gateway.inbound.group import GroupCommit
+
+
+class Recorder:
+    """Doubles each item, slowly (as a database round trip would be), recording batches."""
+
+    def __init__(self, delay: float = 0.02):
+        self.delay = delay
+        self.batches: list[list[int]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, items: Sequence[int]) -> list[int]:
+        with self._lock:
+            self.batches.append(list(items))
+        if any(item < 0 for item in items):
+            raise ValueError(f"negative item among {list(items)}")
+        time.sleep(self.delay)
+        return [2 * item for item in items]
+
+
+def test_concurrent_callers_share_batches_and_each_gets_its_own_answer() -> None:
+    recorder = Recorder()
+    group = GroupCommit(recorder, limit=16)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(group.submit, range(200)))
+    assert answers == [2 * n for n in range(200)]
+    assert sorted(n for batch in recorder.batches for n in batch) == list(range(200))
+    assert max(len(batch) for batch in recorder.batches) > 1
+    assert len(recorder.batches) < 100  # most of 200 items went in company
+    assert all(len(batch) <= 16 for batch in recorder.batches)
+
+
+def test_a_failing_item_fails_its_own_caller_only() -> None:
+    recorder = Recorder()
+    group = GroupCommit(recorder)
+    start = threading.Barrier(6)
+
+    def submit(item: int) -> int | str:
+        start.wait()
+        try:
+            return group.submit(item)
+        except ValueError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(submit, [1, 2, -3, 4, 5, 6]))
+    assert answers[:2] == [2, 4] and answers[3:] == [8, 10, 12]
+    assert answers[2] == "negative item among [-3]"  # tried alone after its batch failed
+
+
+def test_a_caller_alone_does_not_wait_for_company() -> None:
+    group = GroupCommit(Recorder(delay=0), linger=30.0)  # lingering would time the test out
+    started = time.perf_counter()
+    assert [group.submit(n) for n in range(20)] == [2 * n for n in range(20)]
+    assert time.perf_counter() - started < 5
+
+
+def test_after_a_busy_batch_a_caller_lingers_at_most_the_linger_time() -> None:
+    recorder = Recorder(delay=0.05)
+    group = GroupCommit(recorder, linger=0.2)
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(group.submit, range(12))) == [2 * n for n in range(12)]
+    started = time.perf_counter()
+    assert group.submit(100) == 200  # alone now: waits for company that never comes, once
+    assert time.perf_counter() - started < 2
+    assert recorder.batches[-1] == [100]
+
+
+def test_an_interrupt_reaches_the_waiting_callers() -> None:
+    def interrupted(items: Sequence[int]) -> list[int]:
+        raise KeyboardInterrupt
+
+    group: GroupCommit[int, int] = GroupCommit(interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        group.submit(1)
