@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from itertools import starmap
+from operator import mul
 from typing import Literal
 
 from gateway.clock import GBA_TZ, SystemClock
@@ -67,6 +69,7 @@ def _normalise(raw: str, what: str) -> str:
 
 _PRC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _PRC_CHECK = "10X98765432"
+_PRC_ZEROS = ord("0") * sum(_PRC_WEIGHTS)
 # Province-level codes of GB/T 2260; 81/82/83 only as the residence-permit prefixes.
 _PRC_PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 "
@@ -77,7 +80,12 @@ _PERMIT_PREFIXES = ("810000", "820000", "830000")  # HK, Macao, Taiwan residents
 
 def prc_check_char(first17: str) -> str:
     """GB 11643 ISO 7064 MOD 11-2 check character for the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _PRC_WEIGHTS, strict=True))
+    # The loop stays in C (a generator expression cost ~3x as much, cachegrind); 17 ASCII
+    # digits are summed as their bytes, less what "0" (48) adds at every weight.
+    if len(first17) == 17 and first17.isascii() and first17.isdigit():
+        total = sum(map(mul, first17.encode(), _PRC_WEIGHTS)) - _PRC_ZEROS
+    else:  # anything else is read, or refused, as int() and zip(strict=True) do
+        total = sum(starmap(mul, zip(map(int, first17), _PRC_WEIGHTS, strict=True)))
     return _PRC_CHECK[total % 11]
 
 
@@ -117,8 +125,8 @@ def is_residence_permit(prc_id_canonical: str) -> bool:
 def hkid_check_char(prefix: str, digits: str) -> str:
     """HKID mod-11 check character; a one-letter prefix is padded with a space worth 36."""
     values = [36] * (2 - len(prefix)) + [ord(c) - ord("A") + 10 for c in prefix]
-    values += [int(d) for d in digits]
-    total = sum(v * w for v, w in zip(values, range(9, 1, -1), strict=True))
+    values += map(int, digits)
+    total = sum(starmap(mul, zip(values, range(9, 1, -1), strict=True)))
     check = (11 - total % 11) % 11
     return "A" if check == 10 else str(check)
 
