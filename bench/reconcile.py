@@ -1,7 +1,8 @@
 """Reconciliation on PostgreSQL: what storing and applying costs next to verifying alone,
 and whether a poll sweep's cost depends on how many cases are closed.
 
-    .venv/bin/python bench/reconcile.py [--cases 200] [--closed 10000] [--open 100] [--rounds 5]
+    .venv/bin/python bench/reconcile.py [--cases 300] [--closed 10000] [--open 100]
+                                        [--rounds 5] [--pushers 16,64]
 
 1. Notices: ``--cases`` HK cases are filed (the bundled examples under new numbers) and
    marked delivered; each gets five signed StatusNotices (RECEIVED … COMPLETED) from its
@@ -10,9 +11,12 @@ and whether a poll sweep's cost depends on how many cases are closed.
    - *verified only*: safe parse, schema, signature against the registered certificate,
      parse — what any receiver must do;
    - *verified + stored + applied*: ``Inbound.receive_pushed``, the path a pushed notice
-     takes: stored raw first, verified, checked against the case, applied in sequence order
-     with the case row locked, its consequences queued (notifications) — every step a
-     committed PostgreSQL transaction.
+     takes: stored raw first (committed), verified, checked against the case, applied in
+     sequence order with the case row locked, its consequences queued (notifications) in a
+     second committed PostgreSQL transaction. The cases are split in equal parts: the
+     notices of one are pushed one at a time (each its own two transactions); each other part
+     by as many threads at once as ``--pushers`` says, as the HTTP receiver's threads call it,
+     so pushes that arrive together are stored and applied together (group commit).
 
    Target: applied ≥ 0.6 × verified-only.
 
@@ -127,15 +131,21 @@ def _verify_only(runtime, notices: list[bytes]) -> float:
     return time.process_time() - start
 
 
-def _applied(runtime, notices: list[bytes]) -> tuple[float, float, int]:
+def _applied(runtime, notices: list[bytes], pushers: int) -> tuple[float, float, int]:
+    """``receive_pushed`` for every notice from ``pushers`` threads at once, as concurrent
+    HTTP pushes would call it (1: one after the other, each its own transactions)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from gateway.inbound.receive import Inbound
 
     inbound = Inbound(runtime.sessions, runtime.trust)
-    refused = 0
     cpu, wall = time.process_time(), time.perf_counter()
-    for body in notices:
-        if inbound.receive_pushed(body).quarantined:
-            refused += 1
+    if pushers == 1:
+        answers = [inbound.receive_pushed(body) for body in notices]
+    else:
+        with ThreadPoolExecutor(pushers) as pool:
+            answers = list(pool.map(inbound.receive_pushed, notices))
+    refused = sum(1 for answer in answers if answer.quarantined)
     return time.process_time() - cpu, time.perf_counter() - wall, refused
 
 
@@ -202,10 +212,16 @@ def _sweep(runtime, refs: list[str], rounds: int = 1) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--closed", type=int, default=10_000)
     parser.add_argument("--open", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5, help="sweep rounds per side")
+    parser.add_argument(
+        "--pushers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[16, 64],
+        help="threads pushing at once (the HTTP receiver's), comma-separated: one run each",
+    )
     args = parser.parse_args()
     # the bench's open cases were never sent to the Macao sandbox: each sweep logs that the
     # agency does not know them, which is expected here and would bury the figures
@@ -244,20 +260,25 @@ def main() -> None:
             print(f"filing {args.cases} HK cases and signing {5 * args.cases} notices …")
             refs = _file_cases(runtime, args.cases, "HK")
             _mark_delivered(runtime, refs, poll_at=None)
-            notices = _notices(runtime, refs)
+            # the cases in equal parts: one pushed one notice at a time, each of the others
+            # by that many pushers at once; verified only is measured over all the notices
+            counts = [1, *args.pushers]
+            size = len(refs) // len(counts)
+            parts = [_notices(runtime, refs[i * size : (i + 1) * size]) for i in range(len(counts))]
+            notices = [body for part in parts for body in part]
             _verify_only(runtime, notices[:20])  # warm caches
             verify_cpu = _verify_only(runtime, notices)
-            apply_cpu, apply_wall, refused = _applied(runtime, notices)
-            n = len(notices)
-            v_rate, a_rate = n / verify_cpu, n / apply_cpu
-            print(f"notices: {n}, refused while applying: {refused}")
-            print(f"  verified only:               {v_rate:8.0f} notices/s (CPU of this process)")
-            print(
-                f"  verified + stored + applied: {a_rate:8.0f} notices/s CPU,"
-                f" {n / apply_wall:.0f}/s wall (PostgreSQL's own CPU not counted in CPU)"
-            )
-            ratio = a_rate / v_rate
-            print(f"  ratio applied / verified:    {ratio:.2f}   (target ≥ {TARGET_RATIO})")
+            v_rate = len(notices) / verify_cpu
+            print(f"  verified only:               {v_rate:8.0f} notices/s")
+            for pushers, part in zip(counts, parts, strict=True):
+                apply_cpu, apply_wall, refused = _applied(runtime, part, pushers)
+                a_rate = len(part) / apply_cpu
+                print(
+                    f"  verified + stored + applied, {pushers:2d} pusher(s): {a_rate:5.0f}"
+                    f" notices/s ({len(part) / apply_wall:.0f}/s wall), ratio {a_rate / v_rate:.2f}"
+                    f" (target ≥ {TARGET_RATIO}), refused: {refused}"
+                )
+            print("  (CPU of this process; PostgreSQL's own CPU is not counted)")
 
             print(f"sweep: {args.open} open MO cases …")
             open_refs = _file_cases(runtime, args.open, "MO")
