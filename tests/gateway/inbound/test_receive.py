@@ -318,3 +318,33 @@ def test_a_fetched_report_is_stored_and_applied_as_its_transport_says(
     rows = {m.id: m for m in messages(db)}
     assert rows[kept.message_pk].case_ref == CASE and not rows[kept.message_pk].verified
     assert rows[first.message_pk].via == "pull" and rows[first.message_pk].verified
+
+
+def test_concurrent_pushes_over_http_are_all_stored_and_applied_in_sequence_order(
+    db: Backend, keys: KeyDirectory, gateway: httpx.Client
+) -> None:
+    """Twelve clients pushing at once: the receiver's threads share batches (group commit);
+    every push is answered 204 after it is stored, and every case ends in sequence order."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    refs = [f"GBA-00000000000000000E{n:02X}" for n in range(4)]
+    for ref in refs:
+        file_case_for(db.factory, ref, "HK-TD")
+    bodies = [
+        notice(keys, seq, status, case_ref=ref)
+        for ref in refs
+        for seq, status in enumerate(SCRIPT, 1)
+    ]
+    random.Random(7).shuffle(bodies)
+    headers = dict(gateway.headers)
+
+    def push(body: bytes) -> int:
+        with httpx.Client(base_url=str(gateway.base_url), headers=headers) as client:
+            return client.post(PATH, content=body).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        assert list(pool.map(push, bodies)) == [204] * len(bodies)
+    for ref in refs:
+        assert case_state(db.factory, ref) == ("COMPLETED", [1, 2, 3, 4, 5])
+    assert all(m.verified for m in messages(db)) and len(messages(db)) == len(bodies)
