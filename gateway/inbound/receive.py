@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from gateway.config import settings
@@ -210,19 +210,30 @@ class Inbound:
         applied together. None for a report whose message id an earlier one of ``items``
         took: the caller tries it again on its own."""
         with transaction(self.sessions) as session:
-            pks = sorted({item.stored.pk for item in items})
-            rows = {
-                row.id: row
-                for row in session.scalars(
-                    select(Message)
-                    .where(among(session, Message.id, pks))
-                    .order_by(Message.id)
-                    .options(defer(Message.body))
-                    .with_for_update()
-                )
-            }
+            pks = {item.stored.pk for item in items}
             ids = {item.report.header.message_id for item in items if item.report is not None}
-            taken = _taken(session, ids)
+            # one statement: the stored rows, and any row already under one of the message ids
+            loaded = session.scalars(
+                select(Message)
+                .where(
+                    or_(
+                        among(session, Message.id, pks),
+                        and_(
+                            Message.direction == Direction.IN,
+                            among(session, Message.message_id, ids),
+                        ),
+                    )
+                )
+                .order_by(Message.id)
+                .options(defer(Message.body))
+                .with_for_update()
+            ).all()
+            rows = {row.id: row for row in loaded if row.id in pks}
+            taken = {
+                row.message_id: _Taken(row.id, row.sha256)
+                for row in loaded
+                if row.direction == Direction.IN and row.message_id in ids
+            }
             answers: list[Received | None] = [None] * len(items)
             applying: list[tuple[int, Message]] = []
             for n, item in enumerate(items):
@@ -306,16 +317,6 @@ class _Checked:
 class _Taken:
     id: int
     sha256: str
-
-
-def _taken(session: Session, message_ids: set[str]) -> dict[str, _Taken]:
-    """The inbound rows stored under these message ids."""
-    rows = session.execute(
-        select(Message.message_id, Message.id, Message.sha256).where(
-            Message.direction == Direction.IN, among(session, Message.message_id, message_ids)
-        )
-    )
-    return {message_id: _Taken(pk, sha256) for message_id, pk, sha256 in rows}
 
 
 def _repeat(stored: Stored, pushed_by: str | None) -> Received:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,21 +108,29 @@ def store_received_many(
             }
             for digest, arrival in fresh.items()
         ]
-        # No RETURNING: for several rows SQLAlchemy makes that one long statement, which
-        # psycopg parses anew each time (~2 ms); the rows are read back by their digests.
-        try:
-            with session.begin_nested():
-                session.execute(insert(table_of(Message)), rows)
-            inserted = set(fresh)
-        except IntegrityError:  # some of these bytes were stored by a concurrent receiver
-            for values in rows:  # one at a time: which ones were ours
-                try:
-                    with session.begin_nested():
-                        session.execute(insert(table_of(Message)), values)
-                    inserted.add(str(values["sha256"]))
-                except IntegrityError:
-                    pass
-        found.update(_by_sha256(session, list(fresh)))
+        if len(rows) == 1:  # the usual push alone: one statement, no savepoint
+            row = session.execute(_insert_new(session), rows[0]).first()
+            if row is not None:  # else stored by a concurrent receiver: found below
+                found[row.sha256] = row
+                inserted.add(row.sha256)
+        else:
+            # No RETURNING: for several rows SQLAlchemy makes that one long statement, which
+            # psycopg parses anew each time (~2 ms); the rows are read back by their digests.
+            try:
+                with session.begin_nested():
+                    session.execute(insert(table_of(Message)), rows)
+                inserted = set(fresh)
+            except IntegrityError:  # some of these bytes were stored by a concurrent receiver
+                for values in rows:  # one at a time: which ones were ours
+                    try:
+                        with session.begin_nested():
+                            session.execute(insert(table_of(Message)), values)
+                        inserted.add(str(values["sha256"]))
+                    except IntegrityError:
+                        pass
+        unread = [digest for digest in fresh if digest not in found]
+        if unread:
+            found.update(_by_sha256(session, unread))
     stored, seen = [], set()
     for digest in digests:
         row = found[digest]
@@ -132,6 +141,17 @@ def store_received_many(
 
 #: the columns a :class:`Stored` is made of
 _STORED = ("id", "sha256", "verified", "case_ref", "quarantine_reason", "counterpart")
+
+
+def _insert_new(session: Session) -> Any:
+    """INSERT of one row unless its (provisional) message id is taken, returning a Stored's
+    columns (nothing when taken)."""
+    table = table_of(Message)
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_nothing(index_elements=["direction", "message_id"]).returning(
+        *(table.c[name] for name in _STORED)
+    )
 
 
 def _by_sha256(session: Session, digests: list[str]) -> dict[str, Row[Any]]:
