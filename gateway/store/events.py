@@ -42,16 +42,42 @@ def append_event(
     # was a fifth of a delivery's CPU); earlier pending objects are flushed first (autoflush)
     session.execute(
         insert(table_of(CaseEvent)),
-        {
-            "case_ref": case_ref,
-            "seq": seq,
-            "event": event,
-            "state": state,
-            "source": source,
-            "agency_seq": agency_seq,
-            "agency_status": agency_status,
-            "detail": detail,
-            "at": now,
-        },
+        event_row(
+            case_ref,
+            seq,
+            event=event,
+            source=source,
+            now=now,
+            state=state,
+            detail=detail,
+            agency_seq=agency_seq,
+            agency_status=agency_status,
+        ),
     )
     return seq
+
+
+def event_row(
+    case_ref: str,
+    seq: int,
+    *,
+    event: str,
+    source: str,
+    now: dt.datetime,
+    state: str | None = None,
+    detail: str | None = None,
+    agency_seq: int | None = None,
+    agency_status: str | None = None,
+) -> dict[str, object]:
+    """The ``case_events`` row of event number ``seq``."""
+    return {
+        "case_ref": case_ref,
+        "seq": seq,
+        "event": event,
+        "state": state,
+        "source": source,
+        "agency_seq": agency_seq,
+        "agency_status": agency_status,
+        "detail": detail,
+        "at": now,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -32,37 +33,57 @@ def add_outbound(
     A message id already used outbound raises ``IntegrityError``. Plain INSERTs (no unit of
     work): the rows are written at once, in the caller's transaction.
     """
-    OutboxKind(kind)  # refuse an unknown kind before the database's CHECK does
-    message_pk = session.scalars(
-        insert(table_of(Message)).returning(table_of(Message).c.id),
-        [
-            {
-                "case_ref": case_ref,
-                "direction": Direction.OUT,
-                "kind": message_kind,
-                "message_id": message_id,
-                "counterpart": counterpart or destination,
-                "sha256": sha256_hex(document),
-                "body": document,
-                "verified": True,
-                "created_at": now,
-            }
-        ],
-    ).one()
-    outbox_id = str(uuid.uuid4())
-    session.execute(
-        insert(table_of(Outbox)),
-        {
-            "id": outbox_id,
-            "message_pk": message_pk,
-            "case_ref": case_ref,
-            "kind": kind,
-            "destination": destination,
-            "state": OutboxState.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        },
+    message, outbox = outbound_rows(
+        kind=kind,
+        destination=destination,
+        document=document,
+        message_id=message_id,
+        message_kind=message_kind,
+        case_ref=case_ref,
+        now=now,
+        counterpart=counterpart,
     )
-    return outbox_id
+    message_pk = session.scalars(
+        insert(table_of(Message)).returning(table_of(Message).c.id), [message]
+    ).one()
+    session.execute(insert(table_of(Outbox)), {**outbox, "message_pk": message_pk})
+    return str(outbox["id"])
+
+
+def outbound_rows(
+    *,
+    kind: str,
+    destination: str,
+    document: bytes,
+    message_id: str,
+    message_kind: str,
+    case_ref: str | None,
+    now: dt.datetime,
+    counterpart: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``messages`` row and the ``outbox`` row (but its ``message_pk``) of
+    :func:`add_outbound`."""
+    OutboxKind(kind)  # refuse an unknown kind before the database's CHECK does
+    message = {
+        "case_ref": case_ref,
+        "direction": Direction.OUT,
+        "kind": message_kind,
+        "message_id": message_id,
+        "counterpart": counterpart or destination,
+        "sha256": sha256_hex(document),
+        "body": document,
+        "verified": True,
+        "created_at": now,
+    }
+    outbox = {
+        "id": str(uuid.uuid4()),
+        "case_ref": case_ref,
+        "kind": kind,
+        "destination": destination,
+        "state": OutboxState.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return message, outbox

@@ -12,7 +12,6 @@ case's row is read again after, so its numbers stay right.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,9 +20,10 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.store.among import among
-from gateway.store.digest import sha256_hex
+from gateway.store.events import event_row
+from gateway.store.outbound import outbound_rows
 from gateway.store.tables import AgencyEvent, Case, CaseEvent, Message, Outbox, table_of
-from gateway.store.vocab import Direction, OutboxKind, OutboxState
+from gateway.store.vocab import Direction, OutboxKind
 
 #: an outbound message's primary key, by its message id (unique per direction)
 _message_pk = (
@@ -50,34 +50,16 @@ class Writes:
         self._agency_events.append(row)
 
     def case_event(
-        self,
-        case: Case,
-        *,
-        event: str,
-        source: str,
-        now: dt.datetime,
-        state: str | None = None,
-        detail: str | None = None,
-        agency_seq: int | None = None,
-        agency_status: str | None = None,
+        self, case: Case, *, now: dt.datetime, state: str | None = None, **fields: Any
     ) -> int:
-        """What :func:`gateway.store.events.append_event` does, numbered on the locked row."""
+        """What :func:`gateway.store.events.append_event` does (the same arguments), numbered
+        on the locked row."""
         case.event_count += 1
         case.updated_at = now
         if state is not None:
             case.state = state
         self._case_events.append(
-            {
-                "case_ref": case.case_ref,
-                "seq": case.event_count,
-                "event": event,
-                "state": state,
-                "source": source,
-                "agency_seq": agency_seq,
-                "agency_status": agency_status,
-                "detail": detail,
-                "at": now,
-            }
+            event_row(case.case_ref, case.event_count, now=now, state=state, **fields)
         )
         return case.event_count
 
@@ -114,44 +96,12 @@ class Writes:
             self._applications.update({ref: application for ref, application in rows})
         return self._applications[case_ref]
 
-    def outbound(
-        self,
-        *,
-        kind: str,
-        destination: str,
-        document: bytes,
-        message_id: str,
-        message_kind: str,
-        case_ref: str | None,
-        now: dt.datetime,
-    ) -> str:
-        """What :func:`gateway.store.outbound.add_outbound` does; return the outbox id."""
-        OutboxKind(kind)
-        outbox_id = str(uuid.uuid4())
-        message = {
-            "case_ref": case_ref,
-            "direction": Direction.OUT,
-            "kind": message_kind,
-            "message_id": message_id,
-            "counterpart": destination,
-            "sha256": sha256_hex(document),
-            "body": document,
-            "verified": True,
-            "created_at": now,
-        }
-        outbox = {
-            "id": outbox_id,
-            "case_ref": case_ref,
-            "kind": kind,
-            "destination": destination,
-            "state": OutboxState.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+    def outbound(self, **document: Any) -> str:
+        """What :func:`gateway.store.outbound.add_outbound` does (the same arguments but the
+        session); return the outbox id."""
+        message, outbox = outbound_rows(**document)
         self._outbound.append((message, outbox))
-        return outbox_id
+        return str(outbox["id"])
 
     def flush(self) -> None:
         """Write everything pending: changed rows (cases, messages), then one INSERT a table."""
