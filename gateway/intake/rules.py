@@ -48,11 +48,11 @@ def check(parts: Mapping[str, Any]) -> list[Problem]:
 
 
 def find_item(catalogue: Catalogue, code: str, version: int) -> ServiceItem | Problem:
-    known = catalogue.versions(code)
-    if not known:
-        return Problem("itemCode", f"unknown service item {code}")
     item = catalogue.get(code, version)
-    if item is None:
+    if item is None:  # only now list the versions: that walks the whole catalogue
+        known = catalogue.versions(code)
+        if not known:
+            return Problem("itemCode", f"unknown service item {code}")
         return Problem("itemVersion", f"item {code} has no version {version} (known: {known})")
     if item.status == "WITHDRAWN":
         return Problem("itemVersion", f"item {code} v{version} is withdrawn")
