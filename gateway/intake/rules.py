@@ -80,6 +80,14 @@ def form_values(
             if required:
                 problems.append(Problem(f"form.{key}", f"required ({label})"))
             continue
+        # most fields are text or a code: accepted here as _form_value would, without a call
+        if (
+            isinstance(filled, str)
+            and (spec_type == "string" or (spec_type == "enum" and enum and filled in enum))
+            and filled.strip()
+        ):
+            values[key] = filled
+            continue
         value, error = _form_value(spec_type, filled, enum)
         if error:
             problems.append(Problem(f"form.{key}", error))
