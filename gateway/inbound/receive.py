@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from lxml import etree
 from sqlalchemy import and_, or_, select
@@ -95,8 +96,11 @@ class Inbound:
         return self._pushes.submit(Push(body, pushed_by, now))
 
     def receive_pushed_many(self, pushes: Sequence[Push]) -> list[Received]:
-        """:meth:`receive_pushed` for each of ``pushes`` (within the size bound), in order:
-        stored raw in one transaction, then verified, then checked and applied in another."""
+        """:meth:`receive_pushed` for each of ``pushes``, in order: stored raw in one
+        transaction, then verified, then checked and applied in another."""
+        for push in pushes:
+            if len(push.body) > self.max_bytes:
+                raise BodyTooLarge(f"{len(push.body)} bytes; at most {self.max_bytes} are accepted")
         with transaction(self.sessions) as session:  # first, and committed on its own
             # the pushing client's agency until verified: a quarantined push still says who
             stored = store_received_many(
@@ -139,7 +143,8 @@ class Inbound:
             (answers[item.index],) = self._apply([item])
         for i in later:
             answers[i] = self.receive_pushed_many([pushes[i]])[0]
-        return [answer for answer in answers if answer is not None]
+        assert all(answer is not None for answer in answers), "every push is answered"
+        return cast(list[Received], answers)
 
     def record_fetched(
         self,
