@@ -34,6 +34,10 @@ from gateway.text.tables import INVISIBLE_LEADS, may_hold_invisible_or_noncharac
 __all__ = ["MAX_APPLICATION_BYTES", "ApplicationRejected", "Intake", "Problem"]
 
 
+# ApplicationIn.model_validate without its Python wrapper: the same validation
+_validate_wire = ApplicationIn.__pydantic_validator__.validate_python
+
+
 class Intake:
     """Validates applications against a catalogue; one instance serves many applications."""
 
@@ -46,10 +50,14 @@ class Intake:
         if isinstance(data, dict):
             data = _dumps(data)
         raw, marks = read_object_marked(data, _CONTROL_LEADS)
-        problems = [Problem(path, issue) for path, issue in _control_characters(data, marks, raw)]
+        problems = (
+            [Problem(path, issue) for path, issue in _control_characters(raw)]
+            if _may_hide_control(data, marks)
+            else []
+        )
         context = wire_context(self.clock)
         try:
-            shape: ApplicationIn | None = ApplicationIn.model_validate(raw, context=context)
+            shape: ApplicationIn | None = _validate_wire(raw, context=context)
             parts = dict(vars(shape))
         except ValidationError as exc:
             shape = None
@@ -104,11 +112,7 @@ def _may_hide_control(data: bytes | str, marks: bytes) -> bool:
     return b"\\" in marks and any(marker in data for marker in _ESCAPED_CONTROL_MARKERS)
 
 
-def _control_characters(
-    data: bytes | str, marks: bytes, raw: dict[str, Any]
-) -> Iterator[tuple[str, str]]:
-    if not _may_hide_control(data, marks):
-        return
+def _control_characters(raw: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for loc, value in _strings(raw, ()):
         if (issue := text.check_text(value)) is not None:
             yield json_path(loc), issue
