@@ -94,4 +94,4 @@ def status_applied(
         with writes.alone(case):  # counts its asks, may record that it gives up
             schedule.after_contact(session, case_ref, state=state_after, now=now)
     else:  # no statement: the case is loaded, its events are known
-        schedule.after_contact(session, case_ref, state=state_after, now=now, held=held)
+        schedule.after_contact(session, case_ref, state=state_after, now=now, held=held, case=case)

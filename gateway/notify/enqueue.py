@@ -52,9 +52,9 @@ def notify(
     if event_type not in events.TYPES:
         raise ValueError(f"unknown notification type {event_type!r}")
     if writes is not None:  # the case is loaded and locked; the rows are written in a batch
-        case = session.get(Case, case_ref)
+        case = writes.cases.get(case_ref)
         if case is None:
-            raise LookupError(f"no case {case_ref}")
+            raise LookupError(f"no case {case_ref} in the batch")
         application_no = case.application_no
         seq = writes.next_notification(case_ref)
     else:
@@ -138,7 +138,7 @@ def _event_for(
         return events.UNDELIVERABLE, {"status": "UNDELIVERABLE", "reason": remarks}
     else:  # INFO_REQUIRED (the supplement module's own event), filed, anything unknown
         return None
-    case = session.get(Case, case_ref)
+    case = session.get(Case, case_ref) if writes is None else writes.cases.get(case_ref)
     if case is None:
         raise LookupError(f"no case {case_ref}")
     data["agency"] = case.agency

@@ -129,7 +129,7 @@ def apply(
     case = session.execute(
         select(Case).where(Case.case_ref == case_ref).with_for_update()
     ).scalar_one()
-    writes = Writes(session, [case_ref])
+    writes = Writes(session, [case])
     applied, _ = apply_to(
         case,
         recorded(session, [case_ref])[case_ref],

@@ -132,11 +132,13 @@ def after_contact(
     now: dt.datetime,
     policy: PollPolicy | None = None,
     held: Collection[int] | None = None,
+    case: Case | None = None,
 ) -> None:
     """The agency told us something about the case: note the contact and reschedule (a
     terminal state clears the schedule, so closed cases cost a sweep nothing — unless events
-    are missing: :func:`after_closing`). ``held``: the case's sequences, when known."""
-    case = session.get(Case, case_ref)
+    are missing: :func:`after_closing`). ``held``: the case's sequences, and ``case`` its
+    loaded row, when the caller has them."""
+    case = case if case is not None else session.get(Case, case_ref)
     if case is None:
         return
     case.last_contact_at = now

@@ -132,7 +132,7 @@ def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied |
         )
     }
     known = recorded(session, cases)
-    writes = Writes(session, cases)
+    writes = Writes(session, cases.values())
     outcomes: list[Applied | Refused] = []
     for item in reports:
         report, case_ref = item.report, item.report.header.case_ref

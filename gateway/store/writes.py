@@ -34,12 +34,15 @@ _message_pk = (
 
 
 class Writes:
-    """Pending INSERTs of one transaction; the cases they touch must be loaded in ``session``
-    and locked (``FOR UPDATE``; SQLite's writer lock) before the first one is added."""
+    """Pending INSERTs of one transaction; the ``cases`` they touch must be loaded in
+    ``session`` and locked (``FOR UPDATE``; SQLite's writer lock) before the first one is
+    added."""
 
-    def __init__(self, session: Session, case_refs: Iterable[str] = ()):
+    def __init__(self, session: Session, cases: Iterable[Case] = ()):
         self.session = session
-        self._case_refs = set(case_refs)  # whose notification counts one query fetches
+        #: the batch's loaded, locked cases by number (cheaper than the identity map's get)
+        self.cases = {case.case_ref: case for case in cases}
+        self._case_refs = set(self.cases)  # whose notification counts one query fetches
         self._agency_events: list[dict[str, Any]] = []
         self._case_events: list[dict[str, Any]] = []
         self._outbound: list[tuple[dict[str, Any], dict[str, Any]]] = []
