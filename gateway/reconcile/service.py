@@ -98,28 +98,12 @@ class Report:
     message_pk: int | None = None
 
 
-def apply_report(
-    session: Session,
-    report: StatusReport,
-    *,
-    agency: str,
-    source: str,
-    now: dt.datetime,
-    message_pk: int | None = None,
-) -> Applied:
-    """Check ``report`` (verified as signed by ``agency``) and apply it, in the caller's
-    transaction; :class:`Refused` before anything is written when it must not be applied."""
-    (outcome,) = apply_reports(session, [Report(report, agency, source, now, message_pk)])
-    if isinstance(outcome, Refused):
-        raise outcome
-    return outcome
-
-
 def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied | Refused]:
-    """:func:`apply_report` for each of ``reports`` in order, in the caller's transaction,
-    with a few statements for the whole batch: the cases are locked together (in key order,
-    so two batches cannot deadlock), their events read at once, the new rows written at the
-    end (:class:`~gateway.store.writes.Writes`). A refused report writes nothing."""
+    """Check each of ``reports`` and apply it, in order, in the caller's transaction: an
+    :class:`Applied`, or the :class:`Refused` that kept it from being written. A few
+    statements for the whole batch: the cases are locked together (in key order, so two
+    batches cannot deadlock), their events read at once, the new rows written at the end
+    (:class:`~gateway.store.writes.Writes`)."""
     refs = sorted({r.report.header.case_ref for r in reports})
     cases = {
         case.case_ref: case

@@ -212,17 +212,6 @@ def _case_exists(session: Session, case_ref: str) -> bool:
     return session.get(Case, case_ref) is not None
 
 
-def message_id_taken(session: Session, message_id: str, *, other_than: int) -> Message | None:
-    """The other inbound message already stored under ``message_id``, if any."""
-    return session.scalars(
-        select(Message).where(
-            Message.direction == Direction.IN,
-            Message.message_id == message_id,
-            Message.id != other_than,
-        )
-    ).first()
-
-
 @dataclass(frozen=True)
 class InboundRow:
     id: int
