@@ -15,7 +15,11 @@ Prints:
   (the outbox row delivered, the agency's signed receipt verified and recorded);
 - filing latency p50/p95: per ``Filing.file`` call, measured in the filing processes;
 - worker RSS: peak resident memory (VmHWM) of the worker process and of each pool child,
-  the largest one and their sum (embedded: the ``gbagw run`` process).
+  the largest one and their sum (embedded: the ``gbagw run`` process);
+- CPU milliseconds per case by process during the measured window (from /proc): each role,
+  the filers, the sandboxes, this database's PostgreSQL backends, PostgreSQL's shared
+  processes (WAL writer, checkpointer …) and RabbitMQ. Another load on PostgreSQL or RabbitMQ
+  (a test run) counts in their shared rows.
 
 Targets are printed beside the figures; the bench does not assert them. Other load on the
 machine counts against every figure: compare runs made in one sitting.
@@ -34,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/signing.py shadows signing
 
+from bench.proc_cpu import CpuWindow, children, pids_matching, vm_hwm_mb  # noqa: E402
 from gateway.devkit.cluster import Cluster, cluster, synthetic_applications  # noqa: E402
 
 TARGETS = {"throughput": 150.0, "p95": 50.0, "rss": 150.0}
@@ -53,50 +58,17 @@ def filer(
     filing.file(applications[0])  # warm: connection, caches (counted in the total, not timed)
     ready.wait()
     latencies = []
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     for application in applications[1:]:
         t = time.perf_counter()
         filing.file(application)
         latencies.append(time.perf_counter() - t)
-    results.put((latencies, begin, time.perf_counter(), time.process_time()))
+    results.put((latencies, begin, time.perf_counter(), time.process_time() - cpu))
     runtime.close()
 
 
 def delivered(c: Cluster) -> int:
     return c.outbox_states().get("delivered", 0)
-
-
-def children(pid: int) -> list[int]:
-    """``pid`` and its descendants."""
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (and of its reaped children)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def vm_hwm_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def main() -> None:
@@ -143,7 +115,9 @@ def main() -> None:
         deadline = time.monotonic() + 120
         while delivered(c) < warm and time.monotonic() < deadline:
             time.sleep(0.05)  # the roles are up and the warm-up cases went through
+        window = CpuWindow(lambda: _groups(c))
         ready.wait()
+        window.start()
         start = time.perf_counter()
         done = delivered(c)
         peak: dict[int, float] = {}
@@ -153,14 +127,11 @@ def main() -> None:
             for pid in children(c.processes[role].pid):
                 peak[pid] = max(peak.get(pid, 0.0), vm_hwm_mb(pid))
         elapsed = time.perf_counter() - start
+        cpu = window.stop()
         outs = [results.get(timeout=60) for _ in processes]
         for p in processes:
             p.join()
         states = c.outbox_states()
-        cpu = {
-            name: sum(cpu_seconds(pid) for pid in children(process.pid))
-            for name, process in c.processes.items()
-        }
         for pid in children(c.processes[role].pid):
             peak[pid] = max(peak.get(pid, 0.0), vm_hwm_mb(pid))
         filing_end = max(o[2] for o in outs) - start
@@ -193,9 +164,31 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"  {name:<{width}}  {value}   {('target ' + target) if target else ''}")
-    print("CPU seconds by process, whole run: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+    cases = max(done - warm, 1)
+    total = sum(cpu.values())
+    print(
+        f"CPU ms per case by process, measured window ({elapsed:.1f}s, {cores} cores ="
+        f" {1000 * elapsed * (cores or 1) / cases:.1f} ms a case available):"
+    )
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<22} {1000 * seconds / cases:6.1f}")
+    print(f"  {'total':<22} {1000 * total / cases:6.1f}")
     if done < args.cases + warm:
         print(f"  NOT SETTLED: {done - warm} of {args.cases} delivered after {elapsed:.0f}s")
+
+
+def _groups(c: Cluster) -> dict[str, list[int]]:
+    """The processes whose CPU the bench reports, by name."""
+    groups = {name: children(process.pid) for name, process in c.processes.items()}
+    if "worker" in groups:  # Celery's consumer apart from the pool that runs the tasks
+        main, *pool = groups.pop("worker")
+        groups["worker (main)"], groups["worker (pool)"] = [main], pool
+    groups["postgres (this db)"] = pids_matching(lambda cmd: f" {c.name} " in cmd)
+    groups["postgres (shared)"] = pids_matching(
+        lambda cmd: cmd.startswith(("postgres: ", "/usr/lib/postgresql/")) and "(" not in cmd
+    )
+    groups["rabbitmq"] = pids_matching(lambda cmd: "beam.smp" in cmd and "rabbit" in cmd)
+    return groups
 
 
 if __name__ == "__main__":
