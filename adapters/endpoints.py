@@ -9,6 +9,9 @@ naming the problem, without touching the network.
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
 
 from gateway.ports import Outcome
@@ -60,4 +63,13 @@ def client(
         headers=headers,
         follow_redirects=False,
         transport=transport,
+        verify=_tls(),
     )
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS context (the CA bundle, verification on), made once per process:
+    each new one reads the bundle again (~20 ms, most of a client's construction, and a
+    worker builds a client per agency in every pool process)."""
+    return httpx.create_ssl_context()

@@ -3,11 +3,13 @@ and which HTTP errors are worth retrying (``adapters.endpoints``)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 
 import httpx
 import pytest
 
+from adapters import endpoints
 from adapters.endpoints import endpoint_problem, outcome_of
 from gateway.devkit.examples import bundled_examples
 from gateway.ports import AgencyCallFailed, Outcome
@@ -137,3 +139,16 @@ def test_the_injected_transport_carries_every_request(
     (request,) = seen
     assert request.method == "POST" and request.url.host == "agency.test"
     assert request.url.path.startswith("/base")
+
+
+def test_clients_share_one_verifying_tls_context() -> None:
+    """Reading the CA bundle is most of a client's construction: one context per process,
+    still verifying certificates and host names."""
+    first, second = endpoints.client(5.0, None), endpoints.client(10.0, None)
+    try:
+        contexts = [c._transport._pool._ssl_context for c in (first, second)]  # type: ignore[attr-defined]
+        assert contexts[0] is contexts[1]
+        assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
+    finally:
+        first.close()
+        second.close()
