@@ -15,9 +15,6 @@ import datetime as dt
 import logging
 import threading
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
 from gateway.delivery.runtime import Runtime
 from gateway.notify import ordering, webhook
 from gateway.outbox import Claim, ReceiptIn, claim, record
@@ -36,8 +33,6 @@ def deliver(runtime: Runtime, outbox_id: str) -> str | None:
     """Attempt one outbox row; return its new state, or None when this run had nothing to do."""
     now = dt.datetime.now(dt.UTC)
     with transaction(runtime.sessions) as session:  # one transaction: destination and lease
-        if not runtime.webhook.ready and _defer_notification(session, outbox_id, now):
-            return None
         leased = claim(
             session,
             outbox_id,
@@ -45,6 +40,7 @@ def deliver(runtime: Runtime, outbox_id: str) -> str | None:
             lease_seconds=runtime.settings.lease_seconds,
             now=now,
             max_in_flight=lambda destination: runtime.destination(destination).concurrency,
+            hold=None if runtime.webhook.ready else lambda row: _defer_notification(row, now),
         )
     if leased is None:
         return None
@@ -77,18 +73,15 @@ def deliver(runtime: Runtime, outbox_id: str) -> str | None:
     return state
 
 
-def _defer_notification(session: Session, outbox_id: str, now: dt.datetime) -> bool:
+def _defer_notification(row: Outbox, now: dt.datetime) -> bool:
     """No webhook configured: a pending notification is left pending (not claimed, no attempt
-    counted) and due again later; True when ``outbox_id`` was one."""
-    kind = session.scalar(select(Outbox.kind).where(Outbox.id == outbox_id))
-    if kind != OutboxKind.NOTIFICATION:
+    counted) and due again later; True when the locked ``row`` was one."""
+    if row.kind != OutboxKind.NOTIFICATION:
         return False
-    session.execute(
-        update(Outbox)
-        .where(Outbox.id == outbox_id, Outbox.state == OutboxState.PENDING)
-        .values(next_attempt_at=now + UNCONFIGURED_RECHECK, relay_until=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    if row.state == OutboxState.PENDING:
+        row.next_attempt_at = now + UNCONFIGURED_RECHECK
+        row.relay_until = None
+        row.updated_at = now
     # said once per process: every held notification repeating it would bury the log
     level = logging.DEBUG if _UNCONFIGURED_SAID.is_set() else logging.WARNING
     _UNCONFIGURED_SAID.set()
@@ -96,7 +89,7 @@ def _defer_notification(session: Session, outbox_id: str, now: dt.datetime) -> b
         level,
         "notifications held (pending, visible in `gbagw outbox list`): no webhook configured"
         " (GBAGW_NOTIFY_URL); %s is one",
-        outbox_id,
+        row.id,
     )
     return True
 

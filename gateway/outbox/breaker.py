@@ -4,17 +4,19 @@ closed → (threshold consecutive retryable failures) → open until ``open_unti
 half_open: one probe holds the slot until ``probe_until`` (its lease) → the probe's outcome
 closes the breaker (the agency answered) or reopens it for another cool-down.
 
-Every claim and record for a destination locks its breaker row first (``FOR UPDATE`` on
+Every claim and record for a destination locks its breaker row (``FOR UPDATE`` on
 PostgreSQL; SQLite's writer lock does the same), which serialises them per destination: the
-concurrency limit and the single probe are exact, and the fixed lock order (breaker, then
-outbox row) cannot deadlock.
+concurrency limit and the single probe are exact. Both lock the outbox row first and the
+breaker after it (a fixed order, so they cannot deadlock), and as late as they can: the
+breaker is held for the in-flight count and the lease (claim) or the outcome's count
+(record) up to the commit, not for the rest of the transaction's work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -84,6 +86,24 @@ def observe(breaker: AgencyBreaker, outcome: str, policy: BreakerPolicy, now: dt
     breaker.consecutive_failures = 0
     breaker.open_until = None
     breaker.probe_until = None
+
+
+def answered(session: Session, destination: str, now: dt.datetime) -> bool:
+    """What :func:`observe` does for any answer (closed, no failures), as one UPDATE without
+    reading the row first; False when the destination has no breaker row to update."""
+    closed = (
+        update(AgencyBreaker)
+        .where(AgencyBreaker.agency == destination)
+        .values(
+            state=BreakerState.CLOSED,
+            consecutive_failures=0,
+            open_until=None,
+            probe_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(closed).rowcount == 1  # type: ignore[attr-defined]
 
 
 def paused(session: Session, now: dt.datetime) -> tuple[set[str], set[str]]:

@@ -17,8 +17,10 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.cases import lifecycle
@@ -91,6 +93,7 @@ def claim(
     lease_seconds: float,
     now: dt.datetime,
     max_in_flight: int | Callable[[str], int] = DEFAULT_MAX_IN_FLIGHT,
+    hold: Callable[[Outbox], bool] | None = None,
 ) -> Claim | None:
     """Lease a row for one delivery attempt, or ``None`` when this run must do nothing.
 
@@ -102,20 +105,16 @@ def claim(
     ``max_in_flight`` may be a function of the row's destination (the agency's limit), so a
     worker learns the destination and claims in one transaction. A notification of a case is
     not claimable while an earlier one of the same case is not delivered (pending, sending or
-    dead): it stays pending, due again no earlier than that one's next attempt.
+    dead): it stays pending, due again no earlier than that one's next attempt. ``hold`` sees
+    the locked row first: True leaves it to ``hold`` (which may reschedule it) and claims
+    nothing.
     """
-    destination = session.scalar(select(Outbox.destination).where(Outbox.id == outbox_id))
-    if destination is None:
+    row, message_id, document, unreadable = _lock_with_message(session, outbox_id)
+    if row is None:
         return None
-    if callable(max_in_flight):
-        max_in_flight = max_in_flight(destination)
-    breaker = breakers.lock(session, destination, now)
-    row = session.execute(
-        select(Outbox)
-        .where(Outbox.id == outbox_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    if hold is not None and hold(row):
+        session.flush()
+        return None
     taking_over = row.state == OutboxState.SENDING and (
         row.lease_expires_at is None or row.lease_expires_at <= now
     )
@@ -127,15 +126,21 @@ def claim(
         # (pending, sending or dead); it stays pending, released until the earlier one can be
         from gateway.notify.ordering import hold_until
 
-        hold = hold_until(session, row.case_ref, row.message_pk, now)
-        if hold is not None:
+        hold_to = hold_until(session, row.case_ref, row.message_pk, now)
+        if hold_to is not None:
             if row.state == OutboxState.PENDING:
-                row.next_attempt_at = max(row.next_attempt_at, hold)
+                row.next_attempt_at = max(row.next_attempt_at, hold_to)
                 row.relay_until = None
                 row.updated_at = now
                 session.flush()
             return None
 
+    destination = row.destination
+    if callable(max_in_flight):
+        max_in_flight = max_in_flight(destination)
+    # the breaker row serialises the destination's claims from here to the commit: the
+    # in-flight count and the single probe are exact
+    breaker = breakers.lock(session, destination, now)
     in_flight = session.scalar(
         select(func.count())
         .select_from(Outbox)
@@ -168,26 +173,17 @@ def claim(
     row.lease_expires_at = expires
     row.relay_until = None
     row.updated_at = now
-    session.add(
-        DeliveryAttempt(
-            outbox_id=outbox_id,
-            attempt=row.attempts,
-            worker=worker,
-            lease_token=token,
-            claimed_at=now,
-        )
-    )
-    unreadable = None
-    try:
-        message_id, document = session.execute(
-            select(Message.message_id, Message.body).where(Message.id == row.message_pk)
-        ).one()
-    except DataKeyError as exc:  # this process lacks the data key: a failed attempt, counted
-        message_id = session.scalars(
-            select(Message.message_id).where(Message.id == row.message_pk)
-        ).one()
-        document, unreadable = b"", str(exc)
     session.flush()
+    session.execute(
+        insert(table_of(DeliveryAttempt)),
+        {
+            "outbox_id": outbox_id,
+            "attempt": row.attempts,
+            "worker": worker,
+            "lease_token": token,
+            "claimed_at": now,
+        },
+    )
     return Claim(
         outbox_id=outbox_id,
         lease_token=token,
@@ -204,30 +200,66 @@ def claim(
     )
 
 
-def _store_receipt(session: Session, row: Outbox, receipt: ReceiptIn, now: dt.datetime) -> None:
-    message_pk = None
-    if receipt.document is not None:
-        message_pk = session.scalar(
-            select(Message.id).where(
-                Message.direction == Direction.IN, Message.message_id == receipt.message_id
+def _lock_with_message(
+    session: Session, outbox_id: str
+) -> tuple[Outbox | None, str, bytes, str | None]:
+    """The outbox row, locked, with its message's id and stored bytes, in one round trip:
+    ``(row, message_id, document, unreadable)``. A document this process cannot decrypt
+    comes back empty, with the reason in ``unreadable``."""
+    locked = (
+        select(Outbox)
+        .where(Outbox.id == outbox_id)
+        .with_for_update(of=Outbox)
+        .execution_options(populate_existing=True)
+    )
+    try:
+        found = session.execute(
+            locked.add_columns(Message.message_id, Message.body).join(
+                Message, Message.id == Outbox.message_pk
             )
-        )
-        if message_pk is None:  # plain INSERTs: a delivery's hot path
-            messages = table_of(Message)
-            message_pk = session.execute(
-                insert(messages).returning(messages.c.id),
-                {
-                    "case_ref": row.case_ref,
-                    "direction": Direction.IN,
-                    "kind": receipt.kind,
-                    "message_id": receipt.message_id,
-                    "counterpart": receipt.sender or row.destination,
-                    "sha256": sha256_hex(receipt.document),
-                    "body": receipt.document,
-                    "verified": True,
-                    "created_at": now,
-                },
-            ).scalar_one()
+        ).one_or_none()
+    except DataKeyError as exc:  # this process lacks the data key: a failed attempt, counted
+        found = session.execute(
+            locked.add_columns(Message.message_id).join(Message, Message.id == Outbox.message_pk)
+        ).one_or_none()
+        if found is None:
+            return None, "", b"", None
+        return found[0], found[1], b"", str(exc)
+    if found is None:
+        return None, "", b"", None
+    return found[0], found[1], found[2], None
+
+
+def _store_receipt(
+    session: Session, row: Outbox, receipt: ReceiptIn, now: dt.datetime
+) -> str | None:
+    """Store the receipt (and its signed bytes, once per message id); set the agency's case
+    number on the case. Return the case's state, or None when the row has no case."""
+    message_pk = None
+    if receipt.document is not None:  # plain INSERTs: a delivery's hot path
+        messages = table_of(Message)
+        message_pk = session.execute(
+            _insert(session, messages)
+            .values(
+                case_ref=row.case_ref,
+                direction=Direction.IN,
+                kind=receipt.kind,
+                message_id=receipt.message_id,
+                counterpart=receipt.sender or row.destination,
+                sha256=sha256_hex(receipt.document),
+                body=receipt.document,
+                verified=True,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["direction", "message_id"])
+            .returning(messages.c.id)
+        ).scalar_one_or_none()
+        if message_pk is None:  # stored before: a repeat of the same receipt
+            message_pk = session.scalar(
+                select(Message.id).where(
+                    Message.direction == Direction.IN, Message.message_id == receipt.message_id
+                )
+            )
     session.execute(
         insert(table_of(Receipt)),
         {
@@ -240,22 +272,38 @@ def _store_receipt(session: Session, row: Outbox, receipt: ReceiptIn, now: dt.da
             "recorded_at": now,
         },
     )
-    if row.case_ref is not None:
-        session.execute(
-            update(Case)
-            .where(Case.case_ref == row.case_ref)
-            .values(agency_case_ref=receipt.agency_case_ref)
-            .execution_options(synchronize_session=False)
-        )
+    if row.case_ref is None:
+        return None
+    return session.scalar(
+        update(Case)
+        .where(Case.case_ref == row.case_ref)
+        .values(agency_case_ref=receipt.agency_case_ref)
+        .returning(Case.state)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def case_event(
-    session: Session, row: Outbox, event: str, detail: str, now: dt.datetime, *, final: str | None
+    session: Session,
+    row: Outbox,
+    event: str,
+    detail: str,
+    now: dt.datetime,
+    *,
+    final: str | None,
+    current: str | None = None,
 ) -> None:
     """One event on the row's case; a submission also moves the case to ``final``.
 
     A later agency status (reconciliation) is never overwritten: only a case still in a
-    gateway-side state (filed, delivered, undeliverable) takes ``final``.
+    gateway-side state (filed, delivered, undeliverable) takes ``final``. ``current`` is the
+    case's state when the caller has just read it (else it is read here).
     """
     if row.case_ref is None:
         return
@@ -265,7 +313,8 @@ def case_event(
         return
     state = None
     if final is not None and row.kind == OutboxKind.SUBMISSION:
-        current = session.scalar(select(Case.state).where(Case.case_ref == row.case_ref))
+        if current is None:
+            current = session.scalar(select(Case.state).where(Case.case_ref == row.case_ref))
         if current in {s.value for s in CaseState}:
             state = final
     source = EventSource.AGENCY if event == "delivered" else EventSource.GATEWAY
@@ -301,7 +350,6 @@ def record(
     counts the outcome.
     """
     kind = Outcome(outcome)  # ValueError for anything that is not an outcome
-    breaker = breakers.lock(session, claim.destination, now)
     row = session.execute(
         select(Outbox)
         .where(Outbox.id == claim.outbox_id)
@@ -326,12 +374,13 @@ def record(
     if kind in (Outcome.DELIVERED, Outcome.DUPLICATE):
         row.state = OutboxState.DELIVERED
         row.done_at = now
+        current = None
         if receipt is not None:
-            _store_receipt(session, row, receipt, now)
+            current = _store_receipt(session, row, receipt, now)
         text = f"{claim.message_id} {kind.value}"
         if receipt is not None:
             text += f", agency case {receipt.agency_case_ref}"
-        case_event(session, row, "delivered", text, now, final=CaseState.DELIVERED)
+        case_event(session, row, "delivered", text, now, final=CaseState.DELIVERED, current=current)
     elif kind == Outcome.RETRYABLE and row.attempts < policy.max_attempts:
         row.state = OutboxState.PENDING
         row.last_error = detail
@@ -347,7 +396,14 @@ def record(
             session, row, "undeliverable", row.last_error, now, final=CaseState.UNDELIVERABLE
         )
 
-    if claim.unreadable is None:  # the agency was not asked: its breaker hears nothing
-        breakers.observe(breaker, kind, breaker_policy or BreakerPolicy(), now)
     session.flush()
+    # the agency was not asked (unreadable): its breaker hears nothing. Locked last (after
+    # the outbox row, as a claim does), so it is held only to the commit
+    answered = kind != Outcome.RETRYABLE
+    if claim.unreadable is None and not (
+        answered and breakers.answered(session, claim.destination, now)
+    ):
+        breaker = breakers.lock(session, claim.destination, now)
+        breakers.observe(breaker, kind, breaker_policy or BreakerPolicy(), now)
+        session.flush()
     return row.state

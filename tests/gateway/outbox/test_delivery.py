@@ -24,7 +24,7 @@ from gateway.outbox import (
     redrive,
 )
 from gateway.store import file_case, show_case, transaction
-from gateway.store.tables import Case, Outbox, Receipt
+from gateway.store.tables import Case, Message, Outbox, Receipt
 from gateway.store.testing import Backend, filing
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
@@ -139,6 +139,25 @@ def test_duplicate_counts_as_delivered(db: Backend) -> None:
     assert held is not None
     assert report(db, held, "duplicate", at(1), receipt=receipt()) == "delivered"
     assert row(db, outbox_id).outcome == "duplicate"
+
+
+def test_a_receipt_already_stored_is_referred_to_not_stored_again(db: Backend) -> None:
+    """SIP answers a repeat with the same signed receipt: a second row recording it (a
+    redriven or re-filed delivery) points at the bytes stored the first time."""
+    with transaction(db.factory) as session:
+        for n in (1, 2):
+            file_case(session, **filing(n), now=T0)
+        rows = session.scalars(select(Outbox.id).order_by(Outbox.case_ref)).all()
+    for outbox_id, now in zip(rows, (at(1), at(2)), strict=True):
+        held = take(db, outbox_id, now)
+        assert held is not None
+        assert report(db, held, "delivered", now, receipt=receipt()) == "delivered"
+    with transaction(db.factory) as session:
+        stored = session.scalars(
+            select(Message.id).where(Message.direction == "in", Message.message_id == "R-1")
+        ).all()
+        pointers = session.scalars(select(Receipt.message_pk)).all()
+    assert len(stored) == 1 and pointers == [stored[0], stored[0]]
 
 
 def test_expired_lease_is_taken_over_and_the_stale_record_ignored(db: Backend) -> None:

@@ -4,7 +4,10 @@ destination; one agency's backlog never holds up another's deliveries."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
+
+from sqlalchemy import func, select
 
 from gateway.outbox import BreakerPolicy, Claim, RetryPolicy, claim, due, record
 from gateway.store import transaction
@@ -139,3 +142,49 @@ def test_one_backlog_does_not_fill_the_relay_batch(db: Backend) -> None:
         if outbox_id in backlog:
             assert take(db, outbox_id, at(0)) is not None
     assert publish(db, at(1), limit=10, per_destination=5) == []
+
+
+def test_parallel_workers_of_one_agency_keep_its_limit_and_never_deadlock(db: Backend) -> None:
+    """Eight workers claim and record one agency's rows at once (real connections): claim and
+    record take the outbox row, then the breaker, so none waits on another in a cycle
+    (PostgreSQL would abort one with a deadlock), and the limit is never exceeded."""
+    rows = enqueue_many(db, 60, destination="HKTD", now=T0)
+    limit, seen, errors = 3, [], []
+
+    def work(worker: str) -> None:
+        try:
+            for outbox_id in rows:
+                with transaction(db.factory) as session:
+                    held = claim(
+                        session,
+                        outbox_id,
+                        worker=worker,
+                        lease_seconds=30,
+                        now=at(1),
+                        max_in_flight=limit,
+                    )
+                if held is None:
+                    continue
+                with transaction(db.factory) as session:
+                    seen.append(
+                        session.scalar(
+                            select(func.count())
+                            .select_from(Outbox)
+                            .where(Outbox.destination == "HKTD", Outbox.state == "sending")
+                        )
+                    )
+                report(db, held, "delivered", at(2))
+        except Exception as exc:  # noqa: BLE001 - reported below, with its type
+            errors.append(exc)
+
+    for _ in range(5):  # rows refused at the limit are left pending: go round again
+        threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    with transaction(db.factory) as session:
+        states = set(session.scalars(select(Outbox.state).where(Outbox.id.in_(rows))))
+    assert states == {"delivered"}
+    assert seen and max(seen) <= limit
