@@ -85,3 +85,28 @@ def test_an_interrupt_reaches_the_waiting_callers() -> None:
     group: GroupCommit[int, int] = GroupCommit(interrupted)
     with pytest.raises(KeyboardInterrupt):
         group.submit(1)
+
+
+def test_a_lingering_leader_goes_as_soon_as_its_batch_is_complete() -> None:
+    recorder = Recorder(delay=0.3)  # the first batch runs while the others queue
+    group = GroupCommit(recorder, linger=30.0)  # lingering to the end would time the test out
+
+    def together(items: list[int]) -> list[int]:
+        start = threading.Barrier(len(items))
+
+        def submit(item: int) -> int:
+            start.wait()
+            if item != items[0]:
+                time.sleep(0.05)  # the first one leads
+            return group.submit(item)
+
+        with ThreadPoolExecutor(len(items)) as pool:
+            return list(pool.map(submit, items))
+
+    assert together([0, 1, 2, 3, 4, 5]) == [0, 2, 4, 6, 8, 10]
+    assert [sorted(batch) for batch in recorder.batches] == [[0], [1, 2, 3, 4, 5]]
+    recorder.delay = 0
+    started = time.perf_counter()
+    assert together([10, 11, 12, 13, 14, 15]) == [20, 22, 24, 26, 28, 30]
+    assert time.perf_counter() - started < 5
+    assert sorted(recorder.batches[-1]) == [10, 11, 12, 13, 14, 15]  # it waited for all six
