@@ -26,7 +26,11 @@ Publish = Callable[[str], None]
 REPUBLISH_AFTER = 30.0
 
 
-def relay_once(runtime: Runtime, publish: Publish, *, limit: int = 200) -> int:
+#: rows one relay pass publishes at most; a full pass is followed by another at once
+RELAY_BATCH = 200
+
+
+def relay_once(runtime: Runtime, publish: Publish, *, limit: int = RELAY_BATCH) -> int:
     """Publish the rows due now; return how many."""
     now = dt.datetime.now(dt.UTC)
     with transaction(runtime.sessions) as session:
@@ -56,7 +60,13 @@ def sweep_once(runtime: Runtime, publish: Publish) -> int:
 def run_relay(
     runtime: Runtime, publish: Publish, stop: threading.Event, *, sweep_every: float | None = None
 ) -> None:
-    """Relay until ``stop`` is set; with ``sweep_every``, also sweep (the embedded mode)."""
+    """Relay until ``stop`` is set; with ``sweep_every``, also sweep (the embedded mode).
+
+    A pass that published a full batch is followed by another at once (more may be due);
+    any other waits ``relay_interval``. Looking again at once after every publish made a
+    busy relay spin on batches of one or two rows, four statements a look: about a tenth
+    of the CPU of a delivery.
+    """
     interval = runtime.settings.relay_interval
     next_sweep = 0.0
     while not stop.is_set():
@@ -64,9 +74,9 @@ def run_relay(
             if sweep_every is not None and time.monotonic() >= next_sweep:
                 sweep_once(runtime, publish)
                 next_sweep = time.monotonic() + sweep_every
-            busy = relay_once(runtime, publish) > 0
+            more = relay_once(runtime, publish) >= RELAY_BATCH
         except Exception:  # noqa: BLE001 - database blip: log, wait, go on
             log.exception("relay pass failed")
-            busy = False
-        if not busy:
+            more = False
+        if not more:
             stop.wait(interval)
