@@ -1,7 +1,7 @@
 """End to end on this machine: filing → broker → worker → sandbox agency → verified receipt.
 
     .venv/bin/python bench/e2e.py [--cases 1000] [--mode rabbitmq|redis|embedded]
-        [--pool prefork|threads] [--concurrency K] [--filers F]
+        [--pool prefork|threads] [--concurrency K] [--filers F] [--waits]
 
 A whole deployment runs as real processes (``gateway.devkit.cluster``): PostgreSQL and the
 broker (or SQLite and ``gbagw run`` in the embedded mode), the worker, relay and beat roles,
@@ -38,6 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/signing.py shadows signing
 
+from bench.pg_waits import WaitSampler  # noqa: E402
 from bench.proc_cpu import CpuWindow, children, pids_matching, vm_hwm_mb  # noqa: E402
 from gateway.devkit.cluster import Cluster, cluster, synthetic_applications  # noqa: E402
 
@@ -80,6 +81,11 @@ def main() -> None:
     parser.add_argument("--filers", type=int, default=4, help="concurrent filing processes")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep the cluster directory")
+    parser.add_argument(
+        "--waits",
+        action="store_true",
+        help="sample what this database's PostgreSQL backends wait for (lock, WAL, client)",
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="gbagw-e2e-"))
@@ -116,18 +122,26 @@ def main() -> None:
         while delivered(c) < warm and time.monotonic() < deadline:
             time.sleep(0.05)  # the roles are up and the warm-up cases went through
         window = CpuWindow(lambda: _groups(c))
+        sample = args.waits and args.mode != "embedded"
+        waits = WaitSampler(c.database_url, c.name) if sample else None
         ready.wait()
         window.start()
+        if waits is not None:
+            waits.start()
         start = time.perf_counter()
         done = delivered(c)
         peak: dict[int, float] = {}
+        progress = [(0.0, done)]  # (seconds, delivered): the delivery rate during filing
         while done < args.cases + warm and time.perf_counter() - start < args.timeout:
             time.sleep(0.05)
             done = delivered(c)
+            progress.append((time.perf_counter() - start, done))
             for pid in children(c.processes[role].pid):
                 peak[pid] = max(peak.get(pid, 0.0), vm_hwm_mb(pid))
         elapsed = time.perf_counter() - start
         cpu = window.stop()
+        if waits is not None:
+            waits.stop()
         outs = [results.get(timeout=60) for _ in processes]
         for p in processes:
             p.join()
@@ -149,6 +163,12 @@ def main() -> None:
     rss_sum = sum(peak.values())
     print(f"outbox at the end: {states}; all filed after {filing_end:.1f}s")
     print(f"filing rate (filing alone, while delivering): {args.cases / filing_end:7.1f} cases/s")
+    during = max(n for t, n in progress if t <= filing_end) - progress[0][1]
+    after = done - warm - during
+    print(
+        f"delivery rate while filing {during / filing_end:7.1f} cases/s, after it"
+        f" {after / max(elapsed - filing_end, 1e-9):7.1f} cases/s ({after} left to deliver)"
+    )
     rows = [
         ("end-to-end throughput", f"{throughput:7.1f} cases/s", f">= {TARGETS['throughput']:g}"),
         ("filing latency p50", f"{p50:7.1f} ms", ""),
@@ -173,6 +193,9 @@ def main() -> None:
     for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<22} {1000 * seconds / cases:6.1f}")
     print(f"  {'total':<22} {1000 * total / cases:6.1f}")
+    if waits is not None:
+        print("PostgreSQL backends not idle, sampled every 20 ms (wait, statement):")
+        print("\n".join(waits.report()))
     if done < args.cases + warm:
         print(f"  NOT SETTLED: {done - warm} of {args.cases} delivered after {elapsed:.0f}s")
 
