@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import cast
 
 from lxml import etree
-from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session, defer, sessionmaker
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import settings
 from gateway.domain import StatusReport
@@ -34,6 +34,7 @@ from gateway.reconcile.service import (
 from gateway.registry import format_for_namespace
 from gateway.store import transaction
 from gateway.store.among import among
+from gateway.store.bulk import update_rows
 from gateway.store.inbound import (
     Arrival,
     Stored,
@@ -42,7 +43,7 @@ from gateway.store.inbound import (
     store_received,
     store_received_many,
 )
-from gateway.store.tables import Message
+from gateway.store.tables import Message, table_of
 from gateway.store.vocab import Direction
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 from signing.verifier import Verified
@@ -218,8 +219,9 @@ class Inbound:
             pks = {item.stored.pk for item in items}
             ids = {item.report.header.message_id for item in items if item.report is not None}
             # one statement: the stored rows, and any row already under one of the message ids
-            loaded = session.scalars(
-                select(Message)
+            # (plain rows, not ORM objects: a batch updates them together at its end)
+            loaded = session.execute(
+                select(*_LOCKED)
                 .where(
                     or_(
                         among(session, Message.id, pks),
@@ -230,7 +232,6 @@ class Inbound:
                     )
                 )
                 .order_by(Message.id)
-                .options(defer(Message.body))
                 .with_for_update()
             ).all()
             rows = {row.id: row for row in loaded if row.id in pks}
@@ -240,11 +241,11 @@ class Inbound:
                 if row.direction == Direction.IN and row.message_id in ids
             }
             answers: list[Received | None] = [None] * len(items)
-            applying: list[tuple[int, Message]] = []
+            applying: list[tuple[int, int]] = []  # (item, message row's key)
             for n, item in enumerate(items):
                 row = rows[item.stored.pk]
                 if item.refused is not None:
-                    answers[n] = _quarantined(session, item, row, item.refused, None)
+                    answers[n] = _quarantined(session, item, row.id, item.refused, None)
                     continue
                 assert item.report is not None
                 if row.verified:  # a concurrent receiver of the same bytes applied it
@@ -252,38 +253,46 @@ class Inbound:
                     continue
                 message_id = item.report.header.message_id
                 other = taken.get(message_id)
-                if other is not None and other.id in {r.id for _, r in applying}:
+                if other is not None and other.id in {pk for _, pk in applying}:
                     continue  # taken in this batch: None, tried again after it
+                pk = row.id
                 if other is not None and other.id != row.id:
                     if other.sha256 != row.sha256:
                         refused = Refused(UNAUTHORISED, "message id reused with other content")
-                        answers[n] = _quarantined(session, item, row, refused, item.report)
+                        answers[n] = _quarantined(session, item, row.id, refused, item.report)
                         continue
                     # the same bytes stored twice by a race: keep the first
-                    session.delete(row)
-                    first = session.get(Message, other.id, with_for_update=True)
-                    assert first is not None
-                    row = first
-                taken[message_id] = _Taken(row.id, row.sha256)
-                applying.append((n, row))
+                    session.execute(delete(Message).where(Message.id == row.id))
+                    pk = other.id
+                taken[message_id] = _Taken(pk, row.sha256)
+                applying.append((n, pk))
             outcomes = apply_reports(
                 session,
                 [
-                    Report(item.report, item.agency, item.via, item.now, row.id)
-                    for item, row in ((items[n], row) for n, row in applying)
+                    Report(item.report, item.agency, item.via, item.now, pk)
+                    for item, pk in ((items[n], pk) for n, pk in applying)
                     if item.report is not None and item.agency is not None
                 ],
             )
-            for (n, row), outcome in zip(applying, outcomes, strict=True):
+            verified: list[dict[str, object]] = []
+            for (n, pk), outcome in zip(applying, outcomes, strict=True):
                 item = items[n]
                 assert item.report is not None
                 case_ref = item.report.header.case_ref
                 if isinstance(outcome, Refused):
-                    answers[n] = _quarantined(session, item, row, outcome, item.report)
+                    answers[n] = _quarantined(session, item, pk, outcome, item.report)
                     continue
-                row.verified, row.quarantine_reason = True, None
-                row.message_id, row.case_ref = item.report.header.message_id, case_ref
-                row.counterpart, row.kind = item.agency, item.kind
+                verified.append(
+                    {
+                        "id": pk,
+                        "verified": True,
+                        "quarantine_reason": None,
+                        "message_id": item.report.header.message_id,
+                        "case_ref": case_ref,
+                        "counterpart": item.agency,
+                        "kind": item.kind,
+                    }
+                )
                 log.info(
                     "%s %s for %s applied: %s",
                     item.via,
@@ -292,8 +301,9 @@ class Inbound:
                     outcome.stored,
                 )
                 answers[n] = Received(
-                    row.id, case_ref, None, None, outcome, duplicate=item.stored.duplicate
+                    pk, case_ref, None, None, outcome, duplicate=item.stored.duplicate
                 )
+            update_rows(session, table_of(Message), verified)
         return answers
 
 
@@ -318,6 +328,17 @@ class _Checked:
     kind: str
 
 
+#: what the batch reads of its message rows
+_LOCKED = (
+    Message.id,
+    Message.direction,
+    Message.message_id,
+    Message.sha256,
+    Message.verified,
+    Message.case_ref,
+)
+
+
 @dataclass(frozen=True)
 class _Taken:
     id: int
@@ -337,17 +358,20 @@ def _repeat(stored: Stored, pushed_by: str | None) -> Received:
 def _quarantined(
     session: Session,
     item: _Checked,
-    row: Message,
+    pk: int,
     exc: Refused,
     report: StatusReport | None,
 ) -> Received:
-    """Keep ``row`` out of everything; a report that was verified names its case and signer."""
+    """Keep message ``pk`` (locked) out of everything; a report that was verified names its
+    case and signer."""
     reason = f"{exc.code}: {exc.reason}"
     case_ref = report.header.case_ref if report is not None else None
     agency = item.agency if report is not None else None
+    row = session.get(Message, pk)
+    assert row is not None, "the batch's rows are locked"
     mark_quarantined(session, row, reason, case_ref=case_ref, counterpart=agency)
-    log.warning("message %d quarantined: %s", row.id, reason)
-    return Received(row.id, case_ref, reason, exc.code, None, duplicate=item.stored.duplicate)
+    log.warning("message %d quarantined: %s", pk, reason)
+    return Received(pk, case_ref, reason, exc.code, None, duplicate=item.stored.duplicate)
 
 
 def fmt_kind(verified: Verified) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.store.among import among
+from gateway.store.bulk import insert_rows, next_ids
 from gateway.store.digest import sha256_hex
 from gateway.store.tables import Message, table_of
 from gateway.store.vocab import Direction
@@ -85,14 +86,14 @@ def store_received_many(
     """:func:`store_received` for each arrival, in order, with one look-up and one INSERT.
     Bytes that arrive twice in ``arrivals`` get one row; the later ones are duplicates."""
     digests = [sha256_hex(arrival.body) for arrival in arrivals]
-    found = _by_sha256(session, digests)
+    found: dict[str, Row[Any] | _New] = dict(_by_sha256(session, digests))
     fresh: dict[str, Arrival] = {}
     for digest, arrival in zip(digests, arrivals, strict=True):
         if digest not in found:
             fresh.setdefault(digest, arrival)
     inserted: set[str] = set()
     if fresh:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "case_ref": case_ref,
                 "direction": Direction.IN,
@@ -115,16 +116,25 @@ def store_received_many(
                 inserted.add(row.sha256)
         else:
             # No RETURNING: for several rows SQLAlchemy makes that one long statement, which
-            # psycopg parses anew each time (~2 ms); the rows are read back by their digests.
+            # psycopg parses anew each time (~2 ms). PostgreSQL's keys are taken first, so
+            # the rows need no reading back; SQLite's are read back by their digests.
+            if session.get_bind().dialect.name == "postgresql":
+                ids = next_ids(session, table_of(Message), len(rows))
+                rows = [{**values, "id": pk} for values, pk in zip(rows, ids, strict=True)]
             try:
                 with session.begin_nested():
-                    session.execute(insert(table_of(Message)), rows)
+                    insert_rows(session, table_of(Message), rows)
                 inserted = set(fresh)
+                found.update(
+                    {str(values["sha256"]): _new(values) for values in rows if "id" in values}
+                )
             except IntegrityError:  # some of these bytes were stored by a concurrent receiver
                 for values in rows:  # one at a time: which ones were ours
                     try:
                         with session.begin_nested():
                             session.execute(insert(table_of(Message)), values)
+                        if "id" in values:
+                            found[str(values["sha256"])] = _new(values)
                         inserted.add(str(values["sha256"]))
                     except IntegrityError:
                         pass
@@ -133,8 +143,7 @@ def store_received_many(
             found.update(_by_sha256(session, unread))
     stored, seen = [], set()
     for digest in digests:
-        row = found[digest]
-        stored.append(_stored(row, duplicate=digest not in inserted or digest in seen))
+        stored.append(_stored(found[digest], duplicate=digest not in inserted or digest in seen))
         seen.add(digest)
     return stored
 
@@ -167,7 +176,22 @@ def _by_sha256(session: Session, digests: list[str]) -> dict[str, Row[Any]]:
     return first
 
 
-def _stored(row: Row[Any], *, duplicate: bool) -> Stored:
+class _New(NamedTuple):
+    """A row just inserted, as :func:`_by_sha256` would read it back."""
+
+    id: int
+    sha256: str
+    verified: bool
+    case_ref: str | None
+    quarantine_reason: str | None
+    counterpart: str | None
+
+
+def _new(values: dict[str, Any]) -> _New:
+    return _New(*(values[name] for name in _STORED))
+
+
+def _stored(row: Row[Any] | _New, *, duplicate: bool) -> Stored:
     return Stored(
         row.id, duplicate, row.verified, row.case_ref, row.quarantine_reason, row.counterpart
     )

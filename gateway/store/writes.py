@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from gateway.store.among import among
+from gateway.store.bulk import insert_rows, next_ids
 from gateway.store.events import event_row
 from gateway.store.outbound import outbound_rows
 from gateway.store.tables import AgencyEvent, Case, CaseEvent, Message, Outbox, table_of
@@ -107,21 +108,34 @@ class Writes:
         return str(outbox["id"])
 
     def flush(self) -> None:
-        """Write everything pending: changed rows (cases, messages), then one INSERT a table."""
+        """Write everything pending: changed rows (cases, messages), then one bulk INSERT
+        (:mod:`gateway.store.bulk`) a table."""
         session = self.session
         session.flush()
-        if self._agency_events:
-            session.execute(insert(table_of(AgencyEvent)), self._agency_events)
-        if self._case_events:
-            session.execute(insert(table_of(CaseEvent)), self._case_events)
+        insert_rows(session, table_of(AgencyEvent), self._agency_events)
+        insert_rows(session, table_of(CaseEvent), self._case_events)
         if self._outbound:
-            # plain multi-row INSERTs (no RETURNING, which makes one long statement psycopg
-            # parses anew each time): each outbox row finds its message by the unique id
-            session.execute(insert(table_of(Message)), [message for message, _ in self._outbound])
-            session.execute(
-                insert(table_of(Outbox)).values(message_pk=_message_pk),
-                [{**row, "message_id": message["message_id"]} for message, row in self._outbound],
-            )
+            messages = [message for message, _ in self._outbound]
+            if session.get_bind().dialect.name == "postgresql":
+                # the messages' keys taken first, so the outbox rows name them directly
+                ids = next_ids(session, table_of(Message), len(messages))
+                messages = [{**m, "id": pk} for m, pk in zip(messages, ids, strict=True)]
+                outbox = [
+                    {**row, "message_pk": pk}
+                    for (_, row), pk in zip(self._outbound, ids, strict=True)
+                ]
+                insert_rows(session, table_of(Message), messages)
+                insert_rows(session, table_of(Outbox), outbox)
+            else:
+                # plain multi-row INSERTs: each outbox row finds its message by the unique id
+                session.execute(insert(table_of(Message)), messages)
+                session.execute(
+                    insert(table_of(Outbox)).values(message_pk=_message_pk),
+                    [
+                        {**row, "message_id": m["message_id"]}
+                        for m, (_, row) in zip(messages, self._outbound, strict=True)
+                    ],
+                )
         self._agency_events, self._case_events, self._outbound = [], [], []
 
     @contextmanager

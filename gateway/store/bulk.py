@@ -1,0 +1,169 @@
+"""Many rows into one table, as cheaply as the backend allows.
+
+On PostgreSQL the rows go through ``COPY … FROM STDIN (FORMAT BINARY)``: one statement, no
+parameters to parse, ~4 µs a row in psycopg against ~25 µs for SQLAlchemy's ``executemany``
+of an INSERT (measured on the reconciliation batch, where a notice writes five rows). Binary,
+because a 4 KB document costs ~25 µs a row to escape as COPY text. Values are bound by the
+columns' own types first (aware UTC instants, sealed personal data, JSON), exactly as an
+INSERT would bind them. Elsewhere (SQLite) the INSERT is SQLAlchemy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+
+Binder = Callable[[Any], Any] | None
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` in the session's transaction."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    columns = tuple(rows[0])
+    if dialect.name != "postgresql" or any(len(row) != len(columns) for row in rows):
+        session.execute(insert(table), list(rows))
+        return
+    names, binders, defaults = _plan(table, columns, dialect)
+    if defaults is None:  # a missing column with a computed default: SQLAlchemy knows how
+        session.execute(insert(table), list(rows))
+        return
+    session.flush()  # pending ORM changes first, as an INSERT through the session would
+    statement = _copy_statement(table.name, names)
+    types = _wire_types(session, table.name, names)  # before the COPY occupies the connection
+    with (
+        _raised_as_sqlalchemy(dialect, statement),
+        _cursor(session) as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        copy.set_types(types)
+        for row in rows:
+            values = [row[name] for name in columns]
+            copy.write_row(
+                [
+                    value if bind is None else bind(value)
+                    for value, bind in zip(values, binders, strict=True)
+                ]
+                + defaults
+            )
+
+
+def update_rows(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
+) -> None:
+    """UPDATE each of ``rows`` (dicts with the same keys, ``key`` among them) by its ``key``."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    columns = tuple(name for name in rows[0] if name != key)
+    if dialect.name != "postgresql" or any(len(row) != len(columns) + 1 for row in rows):
+        by_key = (
+            update(table)
+            .where(table.c[key] == bindparam("_key"))
+            .values({name: bindparam(name) for name in columns})
+        )
+        session.execute(by_key, [{**row, "_key": row[key]} for row in rows])
+        return
+    # psycopg's own executemany (a pipeline of one prepared statement): SQLAlchemy's costs
+    # ~15 µs a row more for building and binding the parameters
+    _, binders, _ = _plan(table, columns, dialect)
+    session.flush()
+    statement = _update_statement(table.name, columns, key)
+    with _raised_as_sqlalchemy(dialect, statement), _cursor(session) as cursor:
+        cursor.executemany(
+            statement,
+            [
+                [
+                    value if bind is None else bind(value)
+                    for value, bind in zip((row[name] for name in columns), binders, strict=True)
+                ]
+                + [row[key]]
+                for row in rows
+            ],
+        )
+
+
+def next_ids(session: Session, table: Table, count: int) -> list[int]:
+    """``count`` new values of ``table``'s serial ``id`` (PostgreSQL only): rows COPYed with
+    them can be referred to in the same transaction without reading them back."""
+    return list(
+        session.scalars(
+            select(text(f"nextval(pg_get_serial_sequence('{table.name}', 'id'))")).select_from(
+                text("generate_series(1, :count)")
+            ),
+            {"count": count},
+        )
+    )
+
+
+@contextmanager
+def _raised_as_sqlalchemy(dialect: Dialect, statement: str) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy raises them (IntegrityError…): callers catch those."""
+    try:
+        yield
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+
+
+def _cursor(session: Session) -> Any:
+    return session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=64)
+def _copy_statement(table: str, names: tuple[str, ...]) -> str:
+    return f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+
+
+@lru_cache(maxsize=64)
+def _update_statement(table: str, columns: tuple[str, ...], key: str) -> str:
+    assignments = ", ".join(f"{name} = %s" for name in columns)
+    return f"UPDATE {table} SET {assignments} WHERE {key} = %s"
+
+
+#: varchar's binary form is text's (psycopg's dumpers know text); JSON comes bound as Json
+_AS_TEXT = {1043: 25}
+
+
+def _wire_types(session: Session, table: str, names: tuple[str, ...]) -> list[int]:
+    """The binary COPY's type of each of ``names``, from the catalog, once per connection."""
+    cache = session.connection().info.setdefault("bulk_wire_types", {})
+    if table not in cache:
+        rows = session.execute(
+            text(
+                "SELECT attname, atttypid FROM pg_attribute"
+                " WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
+            ),
+            {"table": table},
+        )
+        cache[table] = {name: _AS_TEXT.get(oid, oid) for name, oid in rows}
+    return [cache[table][name] for name in names]
+
+
+@lru_cache(maxsize=64)
+def _plan(
+    table: Table, columns: tuple[str, ...], dialect: Dialect
+) -> tuple[tuple[str, ...], tuple[Binder, ...], list[Any] | None]:
+    """The COPY's column names (the rows' own, then those with a plain default), each given
+    column's bind function, and the defaults' values (None when one must be computed)."""
+    binders = tuple(
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    )
+    extra, defaults = [], []
+    for column in table.c:
+        if column.name in columns or column.default is None:
+            continue
+        if not isinstance(column.default, ScalarElementColumnDefault):
+            return columns, binders, None
+        value, bind = column.default.arg, column.type.dialect_impl(dialect).bind_processor(dialect)
+        extra.append(column.name)
+        defaults.append(value if bind is None else bind(value))
+    return columns + tuple(extra), binders, defaults

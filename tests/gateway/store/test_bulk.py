@@ -1,0 +1,149 @@
+"""Bulk writes (COPY and the driver's executemany on PostgreSQL) leave exactly the rows that
+SQLAlchemy's INSERT and UPDATE leave: sealed documents byte for byte, JSON, aware instants,
+column defaults; and their errors are SQLAlchemy's, so callers' handlers still catch them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store import file_case, transaction
+from gateway.store.bulk import insert_rows, update_rows
+from gateway.store.tables import AgencyEvent, Message, Outbox, table_of
+from gateway.store.testing import Backend, filing
+from gateway.store.writes import Writes
+
+T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+#: every byte value, backslashes, NULs and a tab among them, and more than one COPY buffer
+AWKWARD = bytes(range(256)) * 300
+
+
+def message(n: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "case_ref": None,
+        "direction": "in",
+        "kind": "StatusNotice",
+        "message_id": f"sha256:{n:064x}",
+        "counterpart": "HK-TD" if n % 2 else None,
+        "sha256": f"{n:064x}",
+        "body": AWKWARD + str(n).encode(),
+        "via": "push",
+        "verified": False,
+        "quarantine_reason": "unverified\t\\N 未核實",
+        "created_at": T0 + dt.timedelta(microseconds=n),
+        **changes,
+    }
+
+
+def test_copied_rows_read_back_as_inserted_ones(db: Backend) -> None:
+    with transaction(db.factory) as session:
+        session.execute(insert(table_of(Message)), [message(1), message(2)])
+        insert_rows(session, table_of(Message), [message(3), message(4)])
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+    for row, n in zip(rows, (1, 2, 3, 4), strict=True):
+        assert {name: getattr(row, name) for name in message(n)} == message(n)
+
+
+def test_sealed_text_json_and_defaults_survive(db: Backend) -> None:
+    with transaction(db.factory) as session:
+        session.execute(insert(table_of(Message)), [message(1)])
+        pk = session.scalar(select(Message.id))
+        file_case(session, **filing(1), now=T0)
+        event = {
+            "case_ref": filing(1)["case_ref"],
+            "seq": 7,
+            "agency_status": "INFO_REQUIRED",
+            "status": "INFO_REQUIRED",
+            "changed_at": T0,
+            "remarks": "請補交住址證明 \\ \t 完",
+            "details": {"required_documents": [{"type": "ADDR", "名稱": "住址"}], "n": None},
+            "message_pk": pk,
+            "source": "push",
+            "recorded_at": T0,
+        }
+        insert_rows(session, table_of(AgencyEvent), [event])
+        outbox = {
+            "id": "00000000-0000-4000-8000-000000000001",
+            "message_pk": pk,
+            "case_ref": None,
+            "kind": "notification",
+            "destination": "guangdong",
+            "state": "pending",
+            "next_attempt_at": T0,
+            "created_at": T0,
+            "updated_at": T0,
+        }  # no "attempts": the column's default (0) is written
+        insert_rows(session, table_of(Outbox), [outbox])
+    with transaction(db.factory, read_only=True) as session:
+        stored = session.scalars(select(AgencyEvent)).one()
+        assert stored.remarks == event["remarks"] and stored.details == event["details"]
+        assert stored.changed_at == T0 and stored.changed_at.tzinfo is not None
+        assert session.get(Outbox, outbox["id"]).attempts == 0  # type: ignore[union-attr]
+
+
+def test_a_duplicate_is_sqlalchemys_integrity_error_and_the_transaction_goes_on(
+    db: Backend,
+) -> None:
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(1), message(2)])
+        with pytest.raises(IntegrityError), session.begin_nested():
+            insert_rows(session, table_of(Message), [message(3), message(1)])
+        insert_rows(session, table_of(Message), [message(5), message(6)])
+    with transaction(db.factory, read_only=True) as session:
+        assert session.scalars(select(Message.sha256).order_by(Message.id)).all() == [
+            f"{n:064x}" for n in (1, 2, 5, 6)
+        ]
+
+
+def test_update_rows_changes_only_the_named_rows_and_columns(db: Backend) -> None:
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(n) for n in (1, 2, 3)])
+        ids = session.scalars(select(Message.id).order_by(Message.id)).all()
+        update_rows(
+            session,
+            table_of(Message),
+            [
+                {"id": ids[0], "verified": True, "quarantine_reason": None, "counterpart": "A"},
+                {"id": ids[2], "verified": True, "quarantine_reason": None, "counterpart": None},
+            ],
+        )
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+    assert [(r.verified, r.quarantine_reason, r.counterpart) for r in rows] == [
+        (True, None, "A"),
+        (False, "unverified\t\\N 未核實", None),
+        (True, None, None),
+    ]
+    assert all(r.body == AWKWARD + str(n).encode() for r, n in zip(rows, (1, 2, 3), strict=True))
+
+
+def test_a_batch_s_outbox_rows_point_at_their_own_messages(db: Backend) -> None:
+    with transaction(db.factory) as session:
+        writes = Writes(session)
+        ids = [
+            writes.outbound(
+                kind="notification",
+                destination="guangdong",
+                document=f'{{"n": {n}}}'.encode(),
+                message_id=f"event-{n}",
+                message_kind="case.progress",
+                case_ref=None,
+                now=T0,
+            )
+            for n in range(5)
+        ]
+        writes.flush()
+    with transaction(db.factory, read_only=True) as session:
+        pairs = session.execute(
+            select(Outbox.id, Message.message_id, Message.body)
+            .join(Message, Message.id == Outbox.message_pk)
+            .order_by(Message.id)
+        ).all()
+    assert [tuple(p) for p in pairs] == [
+        (ids[n], f"event-{n}", f'{{"n": {n}}}'.encode()) for n in range(5)
+    ]
