@@ -30,7 +30,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     dialect = session.get_bind().dialect
     columns = tuple(rows[0])
-    if dialect.name != "postgresql" or any(len(row) != len(columns) for row in rows):
+    if dialect.name != "postgresql" or not _same_keys(rows):
         session.execute(insert(table), list(rows))
         return
     names, binders, defaults = _plan(table, columns, dialect)
@@ -65,7 +65,7 @@ def update_rows(
         return
     dialect = session.get_bind().dialect
     columns = tuple(name for name in rows[0] if name != key)
-    if dialect.name != "postgresql" or any(len(row) != len(columns) + 1 for row in rows):
+    if dialect.name != "postgresql" or not _same_keys(rows):
         by_key = (
             update(table)
             .where(table.c[key] == bindparam("_key"))
@@ -112,6 +112,11 @@ def _raised_as_sqlalchemy(dialect: Dialect, statement: str) -> Iterator[None]:
         yield
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
+
+
+def _same_keys(rows: Sequence[dict[str, Any]]) -> bool:
+    keys = rows[0].keys()
+    return all(row.keys() == keys for row in rows)
 
 
 def _cursor(session: Session) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from gateway.store import file_case, transaction
 from gateway.store.bulk import insert_rows, update_rows
@@ -147,3 +147,18 @@ def test_a_batch_s_outbox_rows_point_at_their_own_messages(db: Backend) -> None:
     assert [tuple(p) for p in pairs] == [
         (ids[n], f"event-{n}", f'{{"n": {n}}}'.encode()) for n in range(5)
     ]
+
+
+def test_rows_in_another_key_order_are_written_and_other_keys_are_refused_as_sqlalchemy_does(
+    db: Backend,
+) -> None:
+    reordered = [dict(reversed(list(message(1).items()))), message(2)]
+    # as many keys, not the same ones: the first row's columns do not fit the second
+    mismatched = [{k: v for k, v in message(3).items() if k != "via"} | {"id": 10**6}, message(4)]
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), reordered)
+        with pytest.raises(StatementError, match="value is required for bind parameter 'id'"):
+            insert_rows(session, table_of(Message), mismatched)
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+    assert [r.body for r in rows] == [message(n)["body"] for n in (1, 2)]
