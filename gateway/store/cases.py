@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -170,11 +171,17 @@ def _insert_case(session: Session, values: dict[str, Any]) -> bool:
     """Insert the case unless its number is filed; False then. ``ON CONFLICT DO NOTHING``
     rather than a savepoint: no extra round trips, and on PostgreSQL a concurrent filing of
     the number is waited for, then seen (the caller reads it)."""
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table_of(Case))
-    written = session.execute(
-        statement.values(values)
-        .on_conflict_do_nothing(index_elements=["application_no"])
-        .returning(table_of(Case).c.case_ref)
-    ).first()
+    written = session.execute(_insert_new_case(session.get_bind().dialect.name), values).first()
     return written is not None
+
+
+@lru_cache(maxsize=4)
+def _insert_new_case(dialect: str) -> Any:
+    """The statement, built once: its values come as parameters. Built per filing with
+    ``.values(…)``, its ~20 values were coerced and walked for the cache key every time (a
+    fifth of a filing's CPU)."""
+    table = table_of(Case)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_nothing(index_elements=["application_no"]).returning(
+        table.c.case_ref
+    )
