@@ -141,7 +141,7 @@ def due_query(now: dt.datetime, *, batch: int, blocked: set[str]) -> Select[Case
     query = (
         select(Case)
         .where(Case.next_poll_at <= now)
-        .order_by(Case.next_poll_at)
+        .order_by(Case.next_poll_at, Case.case_ref)  # ties (deferred together) in one order
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
