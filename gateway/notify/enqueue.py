@@ -14,7 +14,7 @@ import uuid
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from gateway.notify import events
@@ -31,6 +31,17 @@ _PROGRESS = {
     "IN_PROGRESS": "IN_PROGRESS",
 }
 _RESULTS = frozenset({"APPROVED", "REJECTED", "COMPLETED"})
+
+
+# built once (a statement built per call costs SQLAlchemy ~100 µs more: cache key, values)
+_LOCKED_NUMBER = (
+    select(Case.application_no).where(Case.case_ref == bindparam("case_ref_")).with_for_update()
+)
+_NOTIFICATIONS = (
+    select(func.count())
+    .select_from(Outbox)
+    .where(Outbox.case_ref == bindparam("case_ref_"), Outbox.kind == OutboxKind.NOTIFICATION)
+)
 
 
 def notify(
@@ -58,20 +69,11 @@ def notify(
         application_no = case.application_no
         seq = writes.next_notification(case_ref)
     else:
-        locked = session.scalar(
-            select(Case.application_no).where(Case.case_ref == case_ref).with_for_update()
-        )
+        locked = session.scalar(_LOCKED_NUMBER, {"case_ref_": case_ref})
         if locked is None:
             raise LookupError(f"no case {case_ref}")
         application_no = locked
-        seq = 1 + (
-            session.scalar(
-                select(func.count())
-                .select_from(Outbox)
-                .where(Outbox.case_ref == case_ref, Outbox.kind == OutboxKind.NOTIFICATION)
-            )
-            or 0
-        )
+        seq = 1 + (session.scalar(_NOTIFICATIONS, {"case_ref_": case_ref}) or 0)
     event_id = str(uuid.uuid4())
     document = events.body(
         event_id=event_id,

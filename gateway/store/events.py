@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from gateway.store.tables import Case, CaseEvent, table_of
+
+# built once (a statement built per call costs SQLAlchemy ~100 µs more: cache key, values)
+_NUMBER = (
+    update(Case)
+    .where(Case.case_ref == bindparam("case_ref_"))
+    .values(event_count=Case.event_count + 1, updated_at=bindparam("now"))
+    .returning(Case.event_count)
+    .execution_options(synchronize_session=False)
+)
+_NUMBER_WITH_STATE = _NUMBER.values(state=bindparam("state_"))
+_INSERT_EVENT = insert(table_of(CaseEvent))
 
 
 def append_event(
@@ -28,20 +39,14 @@ def append_event(
     row lock (PostgreSQL) or the writer lock (SQLite) orders concurrent writers of one case,
     so two events never get the same number.
     """
-    values: dict[str, object] = {"event_count": Case.event_count + 1, "updated_at": now}
-    if state is not None:
-        values["state"] = state
+    numbered = _NUMBER if state is None else _NUMBER_WITH_STATE
     seq = session.execute(
-        update(Case)
-        .where(Case.case_ref == case_ref)
-        .values(values)
-        .returning(Case.event_count)
-        .execution_options(synchronize_session=False)
+        numbered, {"case_ref_": case_ref, "now": now, "state_": state}
     ).scalar_one()
     # a plain INSERT: every delivery, status and notice writes events (the ORM's unit of work
     # was a fifth of a delivery's CPU); earlier pending objects are flushed first (autoflush)
     session.execute(
-        insert(table_of(CaseEvent)),
+        _INSERT_EVENT,
         event_row(
             case_ref,
             seq,

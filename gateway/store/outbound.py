@@ -13,6 +13,10 @@ from gateway.store.digest import sha256_hex
 from gateway.store.tables import Message, Outbox, table_of
 from gateway.store.vocab import Direction, OutboxKind, OutboxState
 
+# built once (a statement built per call costs SQLAlchemy more: its cache key, each time)
+_INSERT_MESSAGE = insert(table_of(Message)).returning(table_of(Message).c.id)
+_INSERT_OUTBOX = insert(table_of(Outbox))
+
 
 def add_outbound(
     session: Session,
@@ -43,10 +47,8 @@ def add_outbound(
         now=now,
         counterpart=counterpart,
     )
-    message_pk = session.scalars(
-        insert(table_of(Message)).returning(table_of(Message).c.id), [message]
-    ).one()
-    session.execute(insert(table_of(Outbox)), {**outbox, "message_pk": message_pk})
+    message_pk = session.scalars(_INSERT_MESSAGE, [message]).one()
+    session.execute(_INSERT_OUTBOX, {**outbox, "message_pk": message_pk})
     return str(outbox["id"])
 
 
