@@ -12,7 +12,8 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from functools import lru_cache
+from typing import Any, cast
 
 from lxml import etree
 from sqlalchemy import and_, delete, or_, select
@@ -33,7 +34,7 @@ from gateway.reconcile.service import (
 )
 from gateway.registry import format_for_namespace
 from gateway.store import transaction
-from gateway.store.among import among
+from gateway.store.among import among, dialect_of
 from gateway.store.bulk import update_rows
 from gateway.store.inbound import (
     Arrival,
@@ -221,18 +222,7 @@ class Inbound:
             # one statement: the stored rows, and any row already under one of the message ids
             # (plain rows, not ORM objects: a batch updates them together at its end)
             loaded = session.execute(
-                select(*_LOCKED)
-                .where(
-                    or_(
-                        among(session, Message.id, pks),
-                        and_(
-                            Message.direction == Direction.IN,
-                            among(session, Message.message_id, ids),
-                        ),
-                    )
-                )
-                .order_by(Message.id)
-                .with_for_update()
+                _locked_rows(dialect_of(session)), {"pks": list(pks), "ids": list(ids)}
             ).all()
             rows = {row.id: row for row in loaded if row.id in pks}
             taken = {
@@ -337,6 +327,22 @@ _LOCKED = (
     Message.verified,
     Message.case_ref,
 )
+
+
+@lru_cache(maxsize=4)
+def _locked_rows(dialect: str) -> Any:
+    """A batch's stored rows (``pks``) and any inbound row under its message ids (``ids``)."""
+    return (
+        select(*_LOCKED)
+        .where(
+            or_(
+                among(dialect, Message.id, "pks"),
+                and_(Message.direction == Direction.IN, among(dialect, Message.message_id, "ids")),
+            )
+        )
+        .order_by(Message.id)
+        .with_for_update()
+    )
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.store.among import among
+from gateway.store.among import among, dialect_of
 from gateway.store.tables import AgencyEvent, Case
 from gateway.store.writes import Writes
 
@@ -95,18 +96,21 @@ class Recorded:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=4)
+def _recorded(dialect: str) -> Any:
+    return select(
+        AgencyEvent.case_ref,
+        AgencyEvent.seq,
+        AgencyEvent.agency_status,
+        AgencyEvent.status,
+        AgencyEvent.changed_at,
+    ).where(among(dialect, AgencyEvent.case_ref, "refs"))
+
+
 def recorded(session: Session, case_refs: Iterable[str]) -> dict[str, dict[int, Recorded]]:
     """The agency events of ``case_refs`` the gateway has, by case and sequence."""
     known: dict[str, dict[int, Recorded]] = {ref: {} for ref in case_refs}
-    rows = session.execute(
-        select(
-            AgencyEvent.case_ref,
-            AgencyEvent.seq,
-            AgencyEvent.agency_status,
-            AgencyEvent.status,
-            AgencyEvent.changed_at,
-        ).where(among(session, AgencyEvent.case_ref, known))
-    )
+    rows = session.execute(_recorded(dialect_of(session)), {"refs": list(known)})
     for case_ref, seq, agency_status, status, changed_at in rows:
         known[case_ref][seq] = Recorded(seq, agency_status, status, changed_at)
     return known

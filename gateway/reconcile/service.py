@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
@@ -20,7 +22,7 @@ from gateway.cases import lifecycle
 from gateway.domain import StatusReport
 from gateway.reconcile import schedule
 from gateway.reconcile.apply import TERMINAL, Applied, Event, apply_to, recorded
-from gateway.store.among import among
+from gateway.store.among import among, dialect_of
 from gateway.store.tables import Case
 from gateway.store.writes import Writes
 from gateway.supplements.mapping import case_mapping
@@ -98,6 +100,18 @@ class Report:
     message_pk: int | None = None
 
 
+@lru_cache(maxsize=4)
+def _locked_cases(dialect: str) -> Any:
+    """A batch's cases (``refs``), locked in key order, without their sealed texts."""
+    return (
+        select(Case)
+        .where(among(dialect, Case.case_ref, "refs"))
+        .order_by(Case.case_ref)
+        .options(defer(Case.application), defer(Case.texts))
+        .with_for_update()
+    )
+
+
 def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied | Refused]:
     """Check each of ``reports`` and apply it, in order, in the caller's transaction: an
     :class:`Applied`, or the :class:`Refused` that kept it from being written. A few
@@ -107,13 +121,7 @@ def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied |
     refs = sorted({r.report.header.case_ref for r in reports})
     cases = {
         case.case_ref: case
-        for case in session.scalars(
-            select(Case)
-            .where(among(session, Case.case_ref, refs))
-            .order_by(Case.case_ref)
-            .options(defer(Case.application), defer(Case.texts))
-            .with_for_update()
-        )
+        for case in session.scalars(_locked_cases(dialect_of(session)), {"refs": refs})
     }
     known = recorded(session, cases)
     writes = Writes(session, cases.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, insert, select
@@ -18,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.store.among import among
+from gateway.store.among import among, dialect_of
 from gateway.store.bulk import insert_rows, next_ids
 from gateway.store.digest import sha256_hex
 from gateway.store.tables import Message, table_of
@@ -165,11 +166,7 @@ def _insert_new(session: Session) -> Any:
 
 def _by_sha256(session: Session, digests: list[str]) -> dict[str, Row[Any]]:
     """The first inbound row of each of ``digests`` (a digest not stored: absent)."""
-    rows = session.execute(
-        select(*(getattr(Message, name) for name in _STORED))
-        .where(Message.direction == Direction.IN, among(session, Message.sha256, set(digests)))
-        .order_by(Message.id)
-    )
+    rows = session.execute(_by_digests(dialect_of(session)), {"digests": list(set(digests))})
     first: dict[str, Row[Any]] = {}
     for row in rows:
         first.setdefault(row.sha256, row)
@@ -189,6 +186,15 @@ class _New(NamedTuple):
 
 def _new(values: dict[str, Any]) -> _New:
     return _New(*(values[name] for name in _STORED))
+
+
+@lru_cache(maxsize=4)
+def _by_digests(dialect: str) -> Any:
+    return (
+        select(*(getattr(Message, name) for name in _STORED))
+        .where(Message.direction == Direction.IN, among(dialect, Message.sha256, "digests"))
+        .order_by(Message.id)
+    )
 
 
 def _stored(row: Row[Any] | _New, *, duplicate: bool) -> Stored:

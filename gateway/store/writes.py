@@ -14,12 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from gateway.store.among import among
+from gateway.store.among import among, dialect_of
 from gateway.store.bulk import insert_rows, next_ids
 from gateway.store.events import event_row
 from gateway.store.outbound import outbound_rows
@@ -32,6 +33,20 @@ _message_pk = (
     .where(Message.direction == Direction.OUT, Message.message_id == bindparam("message_id"))
     .scalar_subquery()
 )
+
+
+@lru_cache(maxsize=4)
+def _notification_counts(dialect: str) -> Any:
+    return (
+        select(Outbox.case_ref, func.count())
+        .where(among(dialect, Outbox.case_ref, "refs"), Outbox.kind == OutboxKind.NOTIFICATION)
+        .group_by(Outbox.case_ref)
+    )
+
+
+@lru_cache(maxsize=4)
+def _applications(dialect: str) -> Any:
+    return select(Case.case_ref, Case.application).where(among(dialect, Case.case_ref, "refs"))
 
 
 class Writes:
@@ -74,12 +89,7 @@ class Writes:
             refs = (self._case_refs | {case_ref}) - set(self._notifications)
             with self.session.no_autoflush:  # pending changes are not what it reads
                 counts = self.session.execute(
-                    select(Outbox.case_ref, func.count())
-                    .where(
-                        among(self.session, Outbox.case_ref, refs),
-                        Outbox.kind == OutboxKind.NOTIFICATION,
-                    )
-                    .group_by(Outbox.case_ref)
+                    _notification_counts(dialect_of(self.session)), {"refs": list(refs)}
                 ).all()
             self._notifications.update(dict.fromkeys(refs, 0))
             self._notifications.update({ref: n for ref, n in counts if ref is not None})
@@ -93,9 +103,7 @@ class Writes:
             refs = (self._case_refs | {case_ref}) - set(self._applications)
             with self.session.no_autoflush:
                 rows = self.session.execute(
-                    select(Case.case_ref, Case.application).where(
-                        among(self.session, Case.case_ref, refs)
-                    )
+                    _applications(dialect_of(self.session)), {"refs": list(refs)}
                 ).all()
             self._applications.update({ref: application for ref, application in rows})
         return self._applications[case_ref]
