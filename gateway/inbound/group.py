@@ -90,13 +90,9 @@ class GroupCommit(Generic[T, R]):
                     self._lingerer = None
                 elif not woken:  # woken just after the timeout: take the release back
                     slot.wake.acquire()
-            with self._lock:
-                batch = self._waiting[: self.limit]
-                del self._waiting[: self.limit]
-        else:
-            with self._lock:
-                batch = self._waiting[: self.limit]
-                del self._waiting[: self.limit]
+        with self._lock:
+            batch = self._waiting[: self.limit]
+            del self._waiting[: self.limit]
         self._last = len(batch)
         try:
             self._run(batch)

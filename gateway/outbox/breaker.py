@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.outbox.policy import BreakerPolicy
-from gateway.store.tables import AgencyBreaker
+from gateway.store.among import dialect_of
+from gateway.store.conflict import insert_unless_taken
+from gateway.store.tables import AgencyBreaker, table_of
 from gateway.store.vocab import BreakerState, Outcome
 
 # built once: every claim and record runs them (a statement built per call costs SQLAlchemy
@@ -51,17 +52,14 @@ def lock(session: Session, destination: str, now: dt.datetime) -> AgencyBreaker:
     found = session.execute(_LOCKED, {"agency_": destination}).scalar_one_or_none()
     if found is not None:
         return found
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(AgencyBreaker)
-        .values(
-            agency=destination,
-            state=BreakerState.CLOSED,
-            consecutive_failures=0,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["agency"])  # a concurrent first claim won
+    session.execute(  # unless a concurrent first claim created it
+        insert_unless_taken(dialect_of(session), table_of(AgencyBreaker), ("agency",)),
+        {
+            "agency": destination,
+            "state": BreakerState.CLOSED,
+            "consecutive_failures": 0,
+            "updated_at": now,
+        },
     )
     return session.execute(_LOCKED, {"agency_": destination}).scalar_one()
 

@@ -17,17 +17,16 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.cases import lifecycle
 from gateway.outbox import breaker as breakers
 from gateway.outbox.policy import BreakerPolicy, RetryPolicy
 from gateway.privacy.keyring import DataKeyError
+from gateway.store.among import dialect_of
+from gateway.store.conflict import insert_unless_taken
 from gateway.store.digest import sha256_hex
 from gateway.store.events import append_event
 from gateway.store.tables import Case, DeliveryAttempt, Message, Outbox, Receipt, table_of
@@ -220,7 +219,9 @@ def _store_receipt(
     message_pk = None
     if receipt.document is not None:  # plain INSERTs: a delivery's hot path
         message_pk = session.execute(
-            _insert_receipt_message(session.get_bind().dialect.name),
+            insert_unless_taken(
+                dialect_of(session), table_of(Message), ("direction", "message_id"), ("id",)
+            ),
             {
                 "case_ref": row.case_ref,
                 "direction": Direction.IN,
@@ -273,12 +274,6 @@ _LOCKED_WITH_MESSAGE = _LOCKED.add_columns(Message.message_id, Message.body).joi
 _LOCKED_WITH_MESSAGE_ID = _LOCKED.add_columns(Message.message_id).join(
     Message, Message.id == Outbox.message_pk
 )
-_LOCKED_ROW = (
-    select(Outbox)
-    .where(Outbox.id == bindparam("outbox_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
 _IN_FLIGHT = (
     select(func.count())
     .select_from(Outbox)
@@ -309,16 +304,6 @@ _SET_AGENCY_CASE_REF = (
     .returning(Case.state)
     .execution_options(synchronize_session=False)
 )
-
-
-@lru_cache(maxsize=4)
-def _insert_receipt_message(dialect: str) -> Any:
-    """A receipt's bytes, once per message id (the dialect's ``on_conflict_do_nothing``)."""
-    messages = table_of(Message)
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(messages)
-    return statement.on_conflict_do_nothing(index_elements=["direction", "message_id"]).returning(
-        messages.c.id
-    )
 
 
 def case_event(
@@ -382,7 +367,7 @@ def record(
     counts the outcome.
     """
     kind = Outcome(outcome)  # ValueError for anything that is not an outcome
-    row = session.execute(_LOCKED_ROW, {"outbox_id": claim.outbox_id}).scalar_one_or_none()
+    row = session.execute(_LOCKED, {"outbox_id": claim.outbox_id}).scalar_one_or_none()
     if row is None or row.state != OutboxState.SENDING or row.lease_token != claim.lease_token:
         return None
 

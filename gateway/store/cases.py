@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.privacy import lookup  # the module: privacy.lookup imports the store too
 from gateway.privacy.masking import remember_names
 from gateway.privacy.personal import names
+from gateway.store.among import dialect_of
+from gateway.store.conflict import insert_unless_taken
 from gateway.store.digest import json_sha256
 from gateway.store.outbound import add_outbound
 from gateway.store.tables import Case, CaseEvent, IdentityHash, PendingMaterial, table_of
@@ -170,18 +170,10 @@ def file_case(
 def _insert_case(session: Session, values: dict[str, Any]) -> bool:
     """Insert the case unless its number is filed; False then. ``ON CONFLICT DO NOTHING``
     rather than a savepoint: no extra round trips, and on PostgreSQL a concurrent filing of
-    the number is waited for, then seen (the caller reads it)."""
-    written = session.execute(_insert_new_case(session.get_bind().dialect.name), values).first()
-    return written is not None
-
-
-@lru_cache(maxsize=4)
-def _insert_new_case(dialect: str) -> Any:
-    """The statement, built once: its values come as parameters. Built per filing with
-    ``.values(…)``, its ~20 values were coerced and walked for the cache key every time (a
-    fifth of a filing's CPU)."""
-    table = table_of(Case)
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return statement.on_conflict_do_nothing(index_elements=["application_no"]).returning(
-        table.c.case_ref
+    the number is waited for, then seen (the caller reads it). The statement is built once,
+    its values parameters: built per filing with ``.values(…)``, its ~20 values were coerced
+    and walked for the cache key every time (a fifth of a filing's CPU)."""
+    unless_filed = insert_unless_taken(
+        dialect_of(session), table_of(Case), ("application_no",), ("case_ref",)
     )
+    return session.execute(unless_filed, values).first() is not None

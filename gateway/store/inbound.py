@@ -15,12 +15,12 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.store.among import among, dialect_of
 from gateway.store.bulk import insert_rows, next_ids
+from gateway.store.conflict import insert_unless_taken
 from gateway.store.digest import sha256_hex
 from gateway.store.tables import Message, table_of
 from gateway.store.vocab import Direction
@@ -156,11 +156,8 @@ _STORED = ("id", "sha256", "verified", "case_ref", "quarantine_reason", "counter
 def _insert_new(session: Session) -> Any:
     """INSERT of one row unless its (provisional) message id is taken, returning a Stored's
     columns (nothing when taken)."""
-    table = table_of(Message)
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return statement.on_conflict_do_nothing(index_elements=["direction", "message_id"]).returning(
-        *(table.c[name] for name in _STORED)
+    return insert_unless_taken(
+        dialect_of(session), table_of(Message), ("direction", "message_id"), _STORED
     )
 
 
