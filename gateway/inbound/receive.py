@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from lxml import etree
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import settings
@@ -34,7 +34,7 @@ from gateway.reconcile.service import (
 )
 from gateway.registry import format_for_namespace
 from gateway.store import transaction
-from gateway.store.among import among, dialect_of
+from gateway.store.among import among, dialect_of, unnested
 from gateway.store.bulk import update_rows
 from gateway.store.inbound import (
     Arrival,
@@ -332,17 +332,16 @@ _LOCKED = (
 @lru_cache(maxsize=4)
 def _locked_rows(dialect: str) -> Any:
     """A batch's stored rows (``pks``) and any inbound row under its message ids (``ids``)."""
-    return (
-        select(*_LOCKED)
-        .where(
-            or_(
-                among(dialect, Message.id, "pks"),
-                and_(Message.direction == Direction.IN, among(dialect, Message.message_id, "ids")),
-            )
-        )
-        .order_by(Message.id)
-        .with_for_update()
+    inbound = select(Message.id).where(
+        Message.direction == Direction.IN, among(dialect, Message.message_id, "ids")
     )
+    if dialect == "postgresql":
+        # one semi-join on ids: PostgreSQL filters an OR of two subqueries row by row,
+        # reading the whole table
+        wanted = Message.id.in_(union(unnested(Message.id, "pks"), inbound))
+    else:
+        wanted = or_(among(dialect, Message.id, "pks"), Message.id.in_(inbound))
+    return select(*_LOCKED).where(wanted).order_by(Message.id).with_for_update()
 
 
 @dataclass(frozen=True)

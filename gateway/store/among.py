@@ -6,13 +6,21 @@ about 2 ms of CPU for 64 values (measured on the reconciliation batch), more tha
 of the statement. ``= ANY(:array)`` is one text for any n. SQLite has no arrays and keeps
 the IN list (an expanding parameter; its driver does not parse the text). Built once, the
 statements also skip SQLAlchemy's cache-key walk (~100 µs a statement built per call).
+
+On PostgreSQL it is ``column IN (SELECT unnest(:array))``, not ``column = ANY(:array)``:
+psycopg prepares a statement after five executions and PostgreSQL then plans it
+generically, not knowing the array. ``= ANY`` with an unknown array compares every row with
+every value in turn (a plan with the values in hand hashes them); ``IN (SELECT unnest …)``
+is a semi-join the planner hashes or probes an index with either way. Measured with
+``auto_explain``, 64 case numbers among 3,200 event rows: 7 ms against 0.5. Strings are
+bound as ``text[]``: a ``varchar(n)[]`` parameter was cast again for every row.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, Select, String, Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -21,8 +29,14 @@ def among(dialect: str, column: InstrumentedAttribute[Any], name: str) -> Column
     """``column`` is one of the list of values bound as ``name``, in a statement for
     ``dialect`` (:func:`dialect_of`)."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        return column.in_(unnested(column, name))
     return column.in_(bindparam(name, expanding=True))
+
+
+def unnested(column: InstrumentedAttribute[Any], name: str) -> Select[Any]:
+    """On PostgreSQL, the rows of the array bound as ``name``, typed for ``column``."""
+    item = Text() if isinstance(column.type, String) else column.type
+    return select(func.unnest(bindparam(name, type_=ARRAY(item))))
 
 
 def dialect_of(session: Session) -> str:
