@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from lxml import etree
-from starlette.concurrency import run_in_threadpool
 
 from adapters.hk import FORMAT
 
@@ -93,9 +92,7 @@ def create_receiver(inbound: Inbound) -> FastAPI:
             log.info("StatusNotice refused: larger than %d bytes", limit)
             return _fault(413, "SCHEMA", f"the notice is larger than {limit} bytes")
         try:
-            received = await run_in_threadpool(
-                inbound.receive_pushed, body, pushed_by=_pushed_by(request)
-            )
+            received = await inbound.receive_pushed_async(body, pushed_by=_pushed_by(request))
         except BodyTooLarge as exc:
             return _fault(413, "SCHEMA", str(exc))
         except Exception:

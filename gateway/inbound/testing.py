@@ -68,11 +68,23 @@ class RecordingInbound(Inbound):
     def receive_pushed(
         self, body: bytes, *, pushed_by: str | None = None, now: dt.datetime | None = None
     ) -> Received:
+        self._maybe_fail()
+        return self._record(body, super().receive_pushed(body, pushed_by=pushed_by, now=now))
+
+    async def receive_pushed_async(
+        self, body: bytes, *, pushed_by: str | None = None, now: dt.datetime | None = None
+    ) -> Received:
+        self._maybe_fail()
+        received = await super().receive_pushed_async(body, pushed_by=pushed_by, now=now)
+        return self._record(body, received)
+
+    def _maybe_fail(self) -> None:
         with self._lock:
             if self._fail:
                 self._fail -= 1
                 raise RuntimeError("store down")
-        received = super().receive_pushed(body, pushed_by=pushed_by, now=now)
+
+    def _record(self, body: bytes, received: Received) -> Received:
         with self._lock:
             if received.quarantined is None:
                 root = parse_untrusted(body)  # comments dropped, as the verifier reads it
