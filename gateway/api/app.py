@@ -97,12 +97,15 @@ def create_app(runtime: Runtime, *, inbound: Inbound | None = None) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app over a runtime configured by the environment: what each process of
     ``gbagw api --workers N`` builds for itself (uvicorn imports this factory by name)."""
+    from gateway import heap
     from gateway.config import settings
     from gateway.delivery.runtime import Runtime
     from gateway.privacy.masking import configure_logging
 
     configure_logging(settings().log_level)  # a spawned worker never ran the CLI's main
-    return create_app(Runtime())
+    app = create_app(Runtime())
+    heap.settle()  # this process builds no other app
+    return app
 
 
 def _ping(runtime: Runtime) -> None:

@@ -94,6 +94,7 @@ def api(
     balancer, against the shared store."""
     import uvicorn
 
+    from gateway import heap
     from gateway.api.app import create_app
     from gateway.cli.service import open_runtime
     from signing import TrustConfigError
@@ -108,6 +109,7 @@ def api(
             err.print(f"error {exc}", markup=False)
             raise typer.Exit(CONFIG) from None
         if processes == 1:
+            heap.settle()  # this process builds no other app
             uvicorn.run(app, host=host, port=chosen, log_level=loglevel)
             return
     finally:
