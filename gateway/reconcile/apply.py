@@ -31,7 +31,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.store.among import among, dialect_of
+from gateway.store.bulk import plain_rows
 from gateway.store.tables import AgencyEvent, Case
+from gateway.store.types import as_utc
 from gateway.store.writes import Writes
 
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "WITHDRAWN"})
@@ -110,8 +112,9 @@ def _recorded(dialect: str) -> Any:
 def recorded(session: Session, case_refs: Iterable[str]) -> dict[str, dict[int, Recorded]]:
     """The agency events of ``case_refs`` the gateway has, by case and sequence."""
     known: dict[str, dict[int, Recorded]] = {ref: {} for ref in case_refs}
-    rows = session.execute(_recorded(dialect_of(session)), {"refs": list(known)})
+    rows = plain_rows(session, _recorded(dialect_of(session)), {"refs": list(known)})
     for case_ref, seq, agency_status, status, changed_at in rows:
+        changed_at = as_utc(changed_at)  # as the column's type reads it
         known[case_ref][seq] = Recorded(seq, agency_status, status, changed_at)
     return known
 

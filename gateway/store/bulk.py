@@ -1,11 +1,13 @@
-"""Many rows into one table, as cheaply as the backend allows.
+"""Many rows written to or read from one table, as cheaply as the backend allows.
 
-On PostgreSQL the rows go through ``COPY … FROM STDIN (FORMAT BINARY)``: one statement, no
+On PostgreSQL new rows go through ``COPY … FROM STDIN (FORMAT BINARY)``: one statement, no
 parameters to parse, ~4 µs a row in psycopg against ~25 µs for SQLAlchemy's ``executemany``
 of an INSERT (measured on the reconciliation batch, where a notice writes five rows). Binary,
 because a 4 KB document costs ~25 µs a row to escape as COPY text. Values are bound by the
 columns' own types first (aware UTC instants, sealed personal data, JSON), exactly as an
-INSERT would bind them. Elsewhere (SQLite) the INSERT is SQLAlchemy's.
+INSERT would bind them. Changed rows go in one ``UPDATE … FROM unnest(arrays)``, and a
+batch's reads can skip SQLAlchemy's result rows (:func:`plain_rows`). Elsewhere (SQLite) the
+statements are SQLAlchemy's.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 Binder = Callable[[Any], Any] | None
@@ -60,12 +63,14 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 def update_rows(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], *, key: str = "id"
 ) -> None:
-    """UPDATE each of ``rows`` (dicts with the same keys, ``key`` among them) by its ``key``."""
+    """UPDATE each of ``rows`` (dicts with the same keys, ``key`` among them) by its ``key``;
+    of rows with the same ``key``, the last wins."""
     if not rows:
         return
     dialect = session.get_bind().dialect
     columns = tuple(name for name in rows[0] if name != key)
-    if dialect.name != "postgresql" or not _same_keys(rows):
+    distinct = len({row[key] for row in rows}) == len(rows)  # one array row a table row
+    if dialect.name != "postgresql" or not distinct or not _same_keys(rows):
         by_key = (
             update(table)
             .where(table.c[key] == bindparam("_key"))
@@ -73,36 +78,56 @@ def update_rows(
         )
         session.execute(by_key, [{**row, "_key": row[key]} for row in rows])
         return
-    # psycopg's own executemany (a pipeline of one prepared statement): SQLAlchemy's costs
-    # ~15 µs a row more for building and binding the parameters
+    # one statement, the values as one array a column: psycopg's executemany (a pipeline of
+    # one prepared statement a row) cost ~15 µs a row more, SQLAlchemy's ~30
     _, binders, _ = _plan(table, columns, dialect)
     session.flush()
-    statement = _update_statement(table.name, columns, key)
+    names = (*columns, key)
+    statement = _update_statement(
+        table.name, names, tuple(_column_types(session, table.name, names))
+    )
+    values = [
+        [row[name] for row in rows] if bind is None else [bind(row[name]) for row in rows]
+        for name, bind in zip(columns, binders, strict=True)
+    ]
     with _raised_as_sqlalchemy(dialect, statement), _cursor(session) as cursor:
-        cursor.executemany(
-            statement,
-            [
-                [
-                    value if bind is None else bind(value)
-                    for value, bind in zip((row[name] for name in columns), binders, strict=True)
-                ]
-                + [row[key]]
-                for row in rows
-            ],
-        )
+        cursor.execute(statement, [*values, [row[key] for row in rows]])
+
+
+def plain_rows(
+    session: Session, statement: Executable, params: dict[str, Any]
+) -> Sequence[tuple[Any, ...]]:
+    """A SELECT's rows as plain tuples; for a statement built once, with every parameter in
+    ``params``. On PostgreSQL they are read through the driver: the values are psycopg's,
+    not processed by the columns' types (callers convert what needs it), and SQLAlchemy's
+    result rows are skipped (~5 µs a row: 320 agency events, 2.2 ms against 0.7)."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return [tuple(row) for row in session.execute(statement, params)]
+    session.flush()  # pending ORM changes first, as a query through the session would
+    sql = _select_text(statement, dialect)
+    with _raised_as_sqlalchemy(dialect, sql), _cursor(session) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@lru_cache(maxsize=64)
+def _select_text(statement: Executable, dialect: Dialect) -> str:
+    return str(statement.compile(dialect=dialect))  # type: ignore[attr-defined]
 
 
 def next_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` new values of ``table``'s serial ``id`` (PostgreSQL only): rows COPYed with
     them can be referred to in the same transaction without reading them back."""
-    return list(
-        session.scalars(
-            select(text(f"nextval(pg_get_serial_sequence('{table.name}', 'id'))")).select_from(
-                text("generate_series(1, :count)")
-            ),
-            {"count": count},
-        )
-    )
+    statement = _next_ids_statement(table.name)
+    with _raised_as_sqlalchemy(session.get_bind().dialect, statement), _cursor(session) as cursor:
+        cursor.execute(statement, [count])
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+@lru_cache(maxsize=64)
+def _next_ids_statement(table: str) -> str:
+    return f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)"
 
 
 @contextmanager
@@ -129,9 +154,15 @@ def _copy_statement(table: str, names: tuple[str, ...]) -> str:
 
 
 @lru_cache(maxsize=64)
-def _update_statement(table: str, columns: tuple[str, ...], key: str) -> str:
-    assignments = ", ".join(f"{name} = %s" for name in columns)
-    return f"UPDATE {table} SET {assignments} WHERE {key} = %s"
+def _update_statement(table: str, names: tuple[str, ...], types: tuple[str, ...]) -> str:
+    """UPDATE by the last of ``names`` (the key), from one array of each column's values."""
+    *columns, key = names
+    assignments = ", ".join(f"{name} = v.{name}" for name in columns)
+    arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in types)
+    return (
+        f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)})"
+        f" WHERE {table}.{key} = v.{key}"
+    )
 
 
 #: varchar's binary form is text's (psycopg's dumpers know text); JSON comes bound as Json
@@ -139,17 +170,27 @@ _AS_TEXT = {1043: 25}
 
 
 def _wire_types(session: Session, table: str, names: tuple[str, ...]) -> list[int]:
-    """The binary COPY's type of each of ``names``, from the catalog, once per connection."""
-    cache = session.connection().info.setdefault("bulk_wire_types", {})
+    """The binary COPY's type of each of ``names``."""
+    return [_AS_TEXT.get(oid, oid) for oid, _ in _catalog(session, table, names)]
+
+
+def _column_types(session: Session, table: str, names: tuple[str, ...]) -> list[str]:
+    """The SQL type of each of ``names`` (``character varying(64)``…)."""
+    return [sql_type for _, sql_type in _catalog(session, table, names)]
+
+
+def _catalog(session: Session, table: str, names: tuple[str, ...]) -> list[tuple[int, str]]:
+    """Each of ``names``' type oid and SQL type, from the catalog, once per connection."""
+    cache = session.connection().info.setdefault("bulk_column_types", {})
     if table not in cache:
         rows = session.execute(
             text(
-                "SELECT attname, atttypid FROM pg_attribute"
+                "SELECT attname, atttypid, format_type(atttypid, atttypmod) FROM pg_attribute"
                 " WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 AND NOT attisdropped"
             ),
             {"table": table},
         )
-        cache[table] = {name: _AS_TEXT.get(oid, oid) for name, oid in rows}
+        cache[table] = {name: (oid, sql_type) for name, oid, sql_type in rows}
     return [cache[table][name] for name in names]
 
 

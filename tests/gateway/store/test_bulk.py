@@ -122,6 +122,40 @@ def test_update_rows_changes_only_the_named_rows_and_columns(db: Backend) -> Non
     assert all(r.body == AWKWARD + str(n).encode() for r, n in zip(rows, (1, 2, 3), strict=True))
 
 
+def test_updated_sealed_bytes_instants_and_repeated_keys_read_back_as_written(
+    db: Backend,
+) -> None:
+    later = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(n) for n in (1, 2)])
+        ids = session.scalars(select(Message.id).order_by(Message.id)).all()
+        update_rows(
+            session,
+            table_of(Message),
+            [
+                {"id": ids[0], "body": b"first", "created_at": later},
+                {"id": ids[1], "body": AWKWARD[::-1], "created_at": T0},
+            ],
+        )
+        with session.no_autoflush:
+            read = session.execute(select(Message.body, Message.created_at).order_by(Message.id))
+            assert read.all() == [(b"first", later), (AWKWARD[::-1], T0)]
+        update_rows(
+            session,
+            table_of(Message),
+            [
+                {"id": ids[0], "body": b"not this", "created_at": T0},
+                {"id": ids[0], "body": b"\x00\\N last", "created_at": later},  # the last wins
+            ],
+        )
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.scalars(select(Message).order_by(Message.id)).all()
+    assert [(r.body, r.created_at) for r in rows] == [
+        (b"\x00\\N last", later),
+        (AWKWARD[::-1], T0),
+    ]
+
+
 def test_a_batch_s_outbox_rows_point_at_their_own_messages(db: Backend) -> None:
     with transaction(db.factory) as session:
         writes = Writes(session)
