@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from gateway.notify import events
+from gateway.store.cases import delivery_channel
 from gateway.store.outbound import add_outbound
 from gateway.store.tables import Case, Outbox
 from gateway.store.vocab import OutboxKind
@@ -151,13 +152,17 @@ def _event_for(
         data["reason"] = simplified
         data["reasonOriginal"] = remarks
         data["resultDocument"] = _result_document(details.get("result"))
-        application = case.application if writes is None else writes.application(case_ref)
-        delivery = (application or {}).get("delivery") or {}
-        data["deliveryChannel"] = delivery.get("channel") if isinstance(delivery, dict) else None
+        data["deliveryChannel"] = case.delivery_channel or _channel_of_application(case, writes)
     else:
         data["remarks"] = simplified
         data["remarksOriginal"] = remarks
     return event_type, data
+
+
+def _channel_of_application(case: Case, writes: Writes | None) -> str | None:
+    """A case filed before the channel had its own column (revision 0008): unsealed."""
+    application = case.application if writes is None else writes.application(case.case_ref)
+    return delivery_channel(application or {})
 
 
 def _simplified(remarks: str | None) -> str | None:

@@ -116,6 +116,7 @@ def file_case(
         "created_at": now,
         "updated_at": now,
         "committed_due": committed_due,
+        "delivery_channel": delivery_channel(application),
     }
     if not _insert_case(session, case):
         # The number is filed: the same application (a repeat), other content (a conflict),
@@ -177,3 +178,10 @@ def _insert_case(session: Session, values: dict[str, Any]) -> bool:
         dialect_of(session), table_of(Case), ("application_no",), ("case_ref",)
     )
     return session.execute(unless_filed, values).first() is not None
+
+
+def delivery_channel(application: Mapping[str, Any]) -> str | None:
+    """The channel the applicant chose for the result (None when the application names none)."""
+    delivery = application.get("delivery")
+    channel = delivery.get("channel") if isinstance(delivery, Mapping) else None
+    return channel if isinstance(channel, str) else None

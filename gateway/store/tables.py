@@ -115,6 +115,10 @@ class Case(Base):
     last_contact_at: Mapped[dt.datetime | None]
     #: the overdue alert was raised (once per case, not once per sweep)
     overdue_raised_at: Mapped[dt.datetime | None]
+    #: the applicant's chosen delivery channel (ELECTRONIC, COUNTER, POST), not personal:
+    #: a result notification names it without unsealing the application. NULL for cases
+    #: filed before revision 0008 (read from the application then)
+    delivery_channel: Mapped[str | None] = mapped_column(String(16))
 
 
 class Message(Base):

@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import defer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.notify import notify, on_case_change, ordering, webhook
@@ -16,8 +17,9 @@ from gateway.notify.events import GUANGDONG
 from gateway.outbox import RetryPolicy, claim, record, redrive
 from gateway.ports import Outcome
 from gateway.store import file_case, transaction
-from gateway.store.tables import Message, Outbox
+from gateway.store.tables import Case, Message, Outbox
 from gateway.store.testing import Backend, filing
+from gateway.store.writes import Writes
 
 T0 = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 POLICY = RetryPolicy(base_delay=10, factor=2, cap=300, jitter=0.2, max_attempts=3)
@@ -134,6 +136,38 @@ def test_case_changes_map_to_event_types(db: Backend) -> None:
     for _, event in rows:
         text = json.dumps(event, ensure_ascii=False)
         assert "陈大文" not in text and "91234567" not in text and "AB0001" not in text
+
+
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_a_result_names_the_channel_without_unsealing_the_application(
+    db: Backend, in_batch: bool
+) -> None:
+    """Filed now, the channel is the case's own column; filed before revision 0008 (NULL
+    there), it is read from the application, in a batch too."""
+    new = file_one(db, 1, delivery={"channel": "POST"})
+    old = file_one(db, 2, delivery={"channel": "COUNTER"})
+    with transaction(db.factory) as session:
+        assert session.get(Case, new).delivery_channel == "POST"  # type: ignore[union-attr]
+        session.execute(update(Case).where(Case.case_ref == old).values(delivery_channel=None))
+    with transaction(db.factory) as session:
+        cases = session.scalars(select(Case).options(defer(Case.application))).all()
+        writes = Writes(session, cases) if in_batch else None
+        for ref in (new, old):
+            on_case_change(
+                session,
+                ref,
+                state="APPROVED",
+                agency_status="APP",
+                remarks=None,
+                details={},
+                now=at(5),
+                writes=writes,
+            )
+        if writes is not None:
+            assert writes.application(new) is not None  # read for the old case, not needed
+            writes.flush()
+    channels = [notifications(db, ref)[0][1]["data"]["deliveryChannel"] for ref in (new, old)]
+    assert channels == ["POST", "COUNTER"]
 
 
 def test_signature_verifies_with_the_standard_webhooks_package() -> None:
