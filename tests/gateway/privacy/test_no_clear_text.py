@@ -82,7 +82,8 @@ def gbagw(logs: list[str], env: dict[str, str], cwd: Path, *args: str) -> str:
     )
     logs.append(f"$ gbagw {' '.join(args)}\n{done.stdout}{done.stderr}")
     assert done.returncode == 0, logs[-1][-3000:]
-    assert "Traceback" not in done.stderr
+    where = done.stderr.find("Traceback")
+    assert where < 0, done.stderr[max(0, where - 600) : where + 3000]  # the whole of it
     return done.stdout
 
 
