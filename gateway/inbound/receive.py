@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from lxml import etree
 from sqlalchemy import ColumnElement, delete, or_, select, union
@@ -34,8 +34,8 @@ from gateway.reconcile.service import (
 )
 from gateway.registry import format_for_namespace
 from gateway.store import transaction
-from gateway.store.among import among, dialect_of, unnested
-from gateway.store.bulk import update_rows
+from gateway.store.among import among, dialect_of, inline, unnested
+from gateway.store.bulk import plain_rows, update_rows
 from gateway.store.inbound import (
     Arrival,
     Stored,
@@ -233,9 +233,12 @@ class Inbound:
             ids = {item.report.header.message_id for item in items if item.report is not None}
             # one statement: the stored rows, and any row already under one of the message ids
             # (plain rows, not ORM objects: a batch updates them together at its end)
-            loaded = session.execute(
-                _locked_rows(dialect_of(session)), {"pks": list(pks), "ids": list(ids)}
-            ).all()
+            loaded = [
+                _Locked(*row)
+                for row in plain_rows(
+                    session, _locked_rows(dialect_of(session)), {"pks": list(pks), "ids": list(ids)}
+                )
+            ]
             rows = {row.id: row for row in loaded if row.id in pks}
             taken = {
                 row.message_id: _Taken(row.id, row.sha256)
@@ -341,11 +344,20 @@ _LOCKED = (
 )
 
 
+class _Locked(NamedTuple):
+    id: int
+    direction: str
+    message_id: str
+    sha256: str
+    verified: bool
+    case_ref: str | None
+
+
 @lru_cache(maxsize=4)
 def _locked_rows(dialect: str) -> Any:
     """A batch's stored rows (``pks``) and any inbound row under its message ids (``ids``)."""
     inbound = select(Message.id).where(
-        Message.direction == Direction.IN, among(dialect, Message.message_id, "ids")
+        Message.direction == inline(Direction.IN), among(dialect, Message.message_id, "ids")
     )
     if dialect == "postgresql":
         # one semi-join on ids: PostgreSQL filters an OR of two subqueries row by row,

@@ -20,7 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, Text, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -37,6 +46,14 @@ def unnested(column: InstrumentedAttribute[Any], name: str) -> Select[Any]:
     """On PostgreSQL, the rows of the array bound as ``name``, typed for ``column``."""
     item = Text() if isinstance(column.type, String) else column.type
     return select(func.unnest(bindparam(name, type_=ARRAY(item))))
+
+
+def inline(value: str) -> ColumnElement[Any]:
+    """``value`` (a vocabulary word) written into the statement's text, not bound: a batch
+    read through the driver (:func:`gateway.store.bulk.plain_rows`) binds only its lists."""
+    if not value.isidentifier():
+        raise ValueError(f"not a plain word: {value!r}")
+    return literal_column(f"'{value}'")
 
 
 def dialect_of(session: Session) -> str:

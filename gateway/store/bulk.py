@@ -105,15 +105,18 @@ def plain_rows(
     if dialect.name != "postgresql":
         return [tuple(row) for row in session.execute(statement, params)]
     session.flush()  # pending ORM changes first, as a query through the session would
-    sql = _select_text(statement, dialect)
+    sql, names = _select_text(statement, dialect)
+    if not names <= params.keys():  # a value in the statement would be bound unprocessed
+        raise TypeError(f"plain_rows needs every parameter: {sorted(names - params.keys())}")
     with _raised_as_sqlalchemy(dialect, sql), _cursor(session) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
 @lru_cache(maxsize=64)
-def _select_text(statement: Executable, dialect: Dialect) -> str:
-    return str(statement.compile(dialect=dialect))  # type: ignore[attr-defined]
+def _select_text(statement: Executable, dialect: Dialect) -> tuple[str, frozenset[str]]:
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    return str(compiled), frozenset(compiled.binds)
 
 
 def next_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.store.among import among, dialect_of
-from gateway.store.bulk import insert_rows, next_ids
+from gateway.store.among import among, dialect_of, inline
+from gateway.store.bulk import insert_rows, next_ids, plain_rows
 from gateway.store.conflict import insert_unless_taken
 from gateway.store.digest import sha256_hex
 from gateway.store.tables import Message, table_of
@@ -87,7 +87,7 @@ def store_received_many(
     """:func:`store_received` for each arrival, in order, with one look-up and one INSERT.
     Bytes that arrive twice in ``arrivals`` get one row; the later ones are duplicates."""
     digests = [sha256_hex(arrival.body) for arrival in arrivals]
-    found: dict[str, Row[Any] | _New] = dict(_by_sha256(session, digests))
+    found: dict[str, _New] = dict(_by_sha256(session, digests))
     fresh: dict[str, Arrival] = {}
     for digest, arrival in zip(digests, arrivals, strict=True):
         if digest not in found:
@@ -113,7 +113,7 @@ def store_received_many(
         if len(rows) == 1:  # the usual push alone: one statement, no savepoint
             row = session.execute(_insert_new(session), rows[0]).first()
             if row is not None:  # else stored by a concurrent receiver: found below
-                found[row.sha256] = row
+                found[row.sha256] = _New(*row)
                 inserted.add(row.sha256)
         else:
             # No RETURNING: for several rows SQLAlchemy makes that one long statement, which
@@ -161,17 +161,18 @@ def _insert_new(session: Session) -> Any:
     )
 
 
-def _by_sha256(session: Session, digests: list[str]) -> dict[str, Row[Any]]:
+def _by_sha256(session: Session, digests: list[str]) -> dict[str, _New]:
     """The first inbound row of each of ``digests`` (a digest not stored: absent)."""
-    rows = session.execute(_by_digests(dialect_of(session)), {"digests": list(set(digests))})
-    first: dict[str, Row[Any]] = {}
+    rows = plain_rows(session, _by_digests(dialect_of(session)), {"digests": list(set(digests))})
+    first: dict[str, _New] = {}
     for row in rows:
-        first.setdefault(row.sha256, row)
+        new = _New(*row)
+        first.setdefault(new.sha256, new)
     return first
 
 
 class _New(NamedTuple):
-    """A row just inserted, as :func:`_by_sha256` would read it back."""
+    """A stored row as the batch reads it: just inserted, or read back by digest."""
 
     id: int
     sha256: str
@@ -189,12 +190,12 @@ def _new(values: dict[str, Any]) -> _New:
 def _by_digests(dialect: str) -> Any:
     return (
         select(*(getattr(Message, name) for name in _STORED))
-        .where(Message.direction == Direction.IN, among(dialect, Message.sha256, "digests"))
+        .where(Message.direction == inline(Direction.IN), among(dialect, Message.sha256, "digests"))
         .order_by(Message.id)
     )
 
 
-def _stored(row: Row[Any] | _New, *, duplicate: bool) -> Stored:
+def _stored(row: _New, *, duplicate: bool) -> Stored:
     return Stored(
         row.id, duplicate, row.verified, row.case_ref, row.quarantine_reason, row.counterpart
     )
