@@ -173,10 +173,13 @@ def _insert_case(session: Session, values: dict[str, Any]) -> bool:
     rather than a savepoint: no extra round trips, and on PostgreSQL a concurrent filing of
     the number is waited for, then seen (the caller reads it). The statement is built once,
     its values parameters: built per filing with ``.values(…)``, its ~20 values were coerced
-    and walked for the cache key every time (a fifth of a filing's CPU)."""
-    unless_filed = insert_unless_taken(
-        dialect_of(session), table_of(Case), ("application_no",), ("case_ref",)
-    )
+    and walked for the cache key every time (a fifth of a filing's CPU).
+
+    Any unique index decides, not the number's alone: the case reference is derived from the
+    number, and PostgreSQL raised a concurrent filing's clash on the primary key (checked
+    first) as an error instead of waiting on the number's index (seen in
+    test_concurrent_filings_of_one_number_make_one_case)."""
+    unless_filed = insert_unless_taken(dialect_of(session), table_of(Case), (), ("case_ref",))
     return session.execute(unless_filed, values).first() is not None
 
 

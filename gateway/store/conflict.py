@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 def insert_unless_taken(
     dialect: str, table: Table, key: tuple[str, ...], returning: tuple[str, ...] = ()
 ) -> Any:
-    """INSERT into ``table`` unless a row holds the same ``key`` (a unique index's columns);
-    with ``returning``, those columns of the new row (none when the key was taken)."""
+    """INSERT into ``table`` unless a row holds the same ``key`` (a unique index's columns;
+    empty: any unique index's); with ``returning``, those columns of the new row (none when
+    the key was taken)."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    statement = statement.on_conflict_do_nothing(index_elements=list(key) or None)
     return statement.returning(*(table.c[name] for name in returning)) if returning else statement
