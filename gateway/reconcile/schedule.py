@@ -148,10 +148,13 @@ def after_contact(
         case.next_poll_at = next_ask(case, now=now, policy=_policy(policy))
 
 
-def pull_soon(session: Session, case_ref: str, *, now: dt.datetime) -> None:
+def pull_soon(
+    session: Session, case_ref: str, *, now: dt.datetime, case: Case | None = None
+) -> None:
     """A gap in the agency's sequence was seen: ask the agency about the case at once —
-    unless the case has left the schedule (closed, and asking cannot bring what is missing)."""
-    case = session.get(Case, case_ref)
+    unless the case has left the schedule (closed, and asking cannot bring what is missing).
+    ``case``: its loaded row, when the caller has it."""
+    case = case if case is not None else session.get(Case, case_ref)
     if case is None or case.next_poll_at is None:
         return
     case.next_poll_at = now

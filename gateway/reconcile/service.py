@@ -123,6 +123,8 @@ def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied |
         case.case_ref: case
         for case in session.scalars(_locked_cases(dialect_of(session)), {"refs": refs})
     }
+    for case in cases.values():  # their changes go in one UPDATE (Writes), not the ORM's
+        session.expunge(case)
     known = recorded(session, cases)
     writes = Writes(session, cases.values())
     outcomes: list[Applied | Refused] = []
@@ -160,7 +162,7 @@ def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied |
             writes=writes,
         )
         if applied.gaps:
-            schedule.pull_soon(session, case_ref, now=item.now)
+            schedule.pull_soon(session, case_ref, now=item.now, case=case)
         outcomes.append(applied)
     writes.flush()
     return outcomes

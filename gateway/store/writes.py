@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from gateway.store.among import among, dialect_of
-from gateway.store.bulk import insert_rows, next_ids
+from gateway.store.bulk import insert_rows, next_ids, update_rows
 from gateway.store.events import event_row
 from gateway.store.outbound import outbound_rows
 from gateway.store.tables import AgencyEvent, Case, CaseEvent, Message, Outbox, table_of
@@ -49,10 +51,19 @@ def _applications(dialect: str) -> Any:
     return select(Case.case_ref, Case.application).where(among(dialect, Case.case_ref, "refs"))
 
 
+@lru_cache(maxsize=1)
+def _case_columns() -> Any:
+    """A case's columns but its sealed texts (a batch never changes those)."""
+    sealed = {"application", "texts"}
+    columns = [column for column in table_of(Case).c if column.key not in sealed]
+    return select(*columns).where(table_of(Case).c.case_ref == bindparam("ref"))
+
+
 class Writes:
     """Pending INSERTs of one transaction; the ``cases`` they touch must be loaded in
     ``session`` and locked (``FOR UPDATE``; SQLite's writer lock) before the first one is
-    added."""
+    added. A case detached from the session after loading (a batch's) has its changed
+    columns written here too; code that loads it again must do so in :meth:`alone`."""
 
     def __init__(self, session: Session, cases: Iterable[Case] = ()):
         self.session = session
@@ -119,6 +130,7 @@ class Writes:
         """Write everything pending: changed rows (cases, messages), then one bulk INSERT
         (:mod:`gateway.store.bulk`) a table."""
         session = self.session
+        self._write_cases()
         session.flush()
         insert_rows(session, table_of(AgencyEvent), self._agency_events)
         insert_rows(session, table_of(CaseEvent), self._case_events)
@@ -146,6 +158,20 @@ class Writes:
                 )
         self._agency_events, self._case_events, self._outbound = [], [], []
 
+    def _write_cases(self) -> None:
+        """The changed columns of the batch's detached cases: one UPDATE for each set of
+        columns changed. The ORM's flush bound and emitted one UPDATE a case (~40 µs of CPU
+        a case in a batch of 64). A case changed again after this is written again whole."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for case in self.cases.values():
+            state = inspect(case)
+            if not state.detached or not state.committed_state:
+                continue  # persistent: the ORM's flush writes it
+            changed = {key: state.dict[key] for key in state.committed_state}
+            groups.setdefault(tuple(changed), []).append({"case_ref": case.case_ref, **changed})
+        for rows in groups.values():
+            update_rows(self.session, table_of(Case), rows, key="case_ref")
+
     @contextmanager
     def alone(self, case: Case) -> Iterator[None]:
         """Run code that reads and writes ``case``'s rows with its own statements."""
@@ -153,5 +179,19 @@ class Writes:
         yield
         self.session.flush()
         # it may have numbered events or notifications itself (UPDATE … RETURNING, counts)
-        self.session.expire(case)
+        if inspect(case).detached:
+            self._reload(case)
+        else:
+            self.session.expire(case)
         self._notifications.pop(case.case_ref, None)
+
+    def _reload(self, case: Case) -> None:
+        """A detached case's columns as the row now holds them (code run alone may have
+        loaded the case itself: that copy leaves the session, so none but ours is used)."""
+        key = identity_key(Case, case.case_ref)
+        other = self.session.identity_map.get(key)
+        if other is not None:
+            self.session.expunge(other)
+        row = self.session.execute(_case_columns(), {"ref": case.case_ref}).one()
+        for name, value in row._mapping.items():
+            set_committed_value(case, name, value)
