@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from gateway.store.among import among, dialect_of
-from gateway.store.bulk import insert_rows, next_ids, update_rows
+from gateway.store.among import among, dialect_of, inline
+from gateway.store.bulk import insert_rows, next_ids, plain_rows, update_rows
 from gateway.store.events import event_row
 from gateway.store.outbound import outbound_rows
 from gateway.store.tables import AgencyEvent, Case, CaseEvent, Message, Outbox, table_of
@@ -41,7 +41,9 @@ _message_pk = (
 def _notification_counts(dialect: str) -> Any:
     return (
         select(Outbox.case_ref, func.count())
-        .where(among(dialect, Outbox.case_ref, "refs"), Outbox.kind == OutboxKind.NOTIFICATION)
+        .where(
+            among(dialect, Outbox.case_ref, "refs"), Outbox.kind == inline(OutboxKind.NOTIFICATION)
+        )
         .group_by(Outbox.case_ref)
     )
 
@@ -98,10 +100,9 @@ class Writes:
         counts them: its notification outbox rows, pending ones included."""
         if case_ref not in self._notifications:
             refs = (self._case_refs | {case_ref}) - set(self._notifications)
-            with self.session.no_autoflush:  # pending changes are not what it reads
-                counts = self.session.execute(
-                    _notification_counts(dialect_of(self.session)), {"refs": list(refs)}
-                ).all()
+            counts = plain_rows(
+                self.session, _notification_counts(dialect_of(self.session)), {"refs": list(refs)}
+            )
             self._notifications.update(dict.fromkeys(refs, 0))
             self._notifications.update({ref: n for ref, n in counts if ref is not None})
         self._notifications[case_ref] += 1
