@@ -333,18 +333,9 @@ class _Checked:
     kind: str
 
 
-#: what the batch reads of its message rows
-_LOCKED = (
-    Message.id,
-    Message.direction,
-    Message.message_id,
-    Message.sha256,
-    Message.verified,
-    Message.case_ref,
-)
-
-
 class _Locked(NamedTuple):
+    """What the batch reads of its message rows (the columns of these names)."""
+
     id: int
     direction: str
     message_id: str
@@ -365,7 +356,8 @@ def _locked_rows(dialect: str) -> Any:
         wanted: ColumnElement[bool] = Message.id.in_(union(unnested(Message.id, "pks"), inbound))
     else:
         wanted = or_(among(dialect, Message.id, "pks"), Message.id.in_(inbound))
-    return select(*_LOCKED).where(wanted).order_by(Message.id).with_for_update()
+    columns = (getattr(Message, name) for name in _Locked._fields)
+    return select(*columns).where(wanted).order_by(Message.id).with_for_update()
 
 
 @dataclass(frozen=True)

@@ -149,10 +149,6 @@ def store_received_many(
     return stored
 
 
-#: the columns a :class:`Stored` is made of
-_STORED = ("id", "sha256", "verified", "case_ref", "quarantine_reason", "counterpart")
-
-
 def _insert_new(session: Session) -> Any:
     """INSERT of one row unless its (provisional) message id is taken, returning a Stored's
     columns (nothing when taken)."""
@@ -180,6 +176,10 @@ class _New(NamedTuple):
     case_ref: str | None
     quarantine_reason: str | None
     counterpart: str | None
+
+
+#: the columns a :class:`Stored` is made of
+_STORED = _New._fields
 
 
 def _new(values: dict[str, Any]) -> _New:
