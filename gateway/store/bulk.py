@@ -12,6 +12,7 @@ statements are SQLAlchemy's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -79,7 +80,9 @@ def update_rows(
         session.execute(by_key, [{**row, "_key": row[key]} for row in rows])
         return
     # one statement, the values as one array a column: psycopg's executemany (a pipeline of
-    # one prepared statement a row) cost ~15 µs a row more, SQLAlchemy's ~30
+    # one prepared statement a row) cost ~15 µs a row more, SQLAlchemy's ~30. The arrays go
+    # in binary: psycopg's text form escapes every element in Python (a regex each), ~5×
+    # the CPU (six arrays of 64: 740 µs against 140)
     _, binders, _ = _plan(table, columns, dialect)
     session.flush()
     names = (*columns, key)
@@ -115,8 +118,14 @@ def plain_rows(
 
 @lru_cache(maxsize=64)
 def _select_text(statement: Executable, dialect: Dialect) -> tuple[str, frozenset[str]]:
+    """The statement's text with binary placeholders (its lists are cheaper to send so, as
+    in :func:`update_rows`), and its parameters' names."""
     compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
-    return str(compiled), frozenset(compiled.binds)
+    return _PLACEHOLDER.sub(r"%(\1)b", str(compiled)), frozenset(compiled.binds)
+
+
+#: psycopg's named placeholder (a literal % is doubled: %%(x)s is text, not a placeholder)
+_PLACEHOLDER = re.compile(r"(?<!%)%\((\w+)\)s")
 
 
 def next_ids(session: Session, table: Table, count: int) -> list[int]:
@@ -161,7 +170,7 @@ def _update_statement(table: str, names: tuple[str, ...], types: tuple[str, ...]
     """UPDATE by the last of ``names`` (the key), from one array of each column's values."""
     *columns, key = names
     assignments = ", ".join(f"{name} = v.{name}" for name in columns)
-    arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in types)
+    arrays = ", ".join(f"%b::{sql_type}[]" for sql_type in types)
     return (
         f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(names)})"
         f" WHERE {table}.{key} = v.{key}"

@@ -157,6 +157,42 @@ def test_updated_sealed_bytes_instants_and_repeated_keys_read_back_as_written(
     ]
 
 
+#: text that PostgreSQL's array syntax quotes or escapes (the arrays are sent in binary)
+ARRAY_SYNTAX = ["", "NULL", "null", "{a,b}", 'say "hi"', "back\\slash", " edge ", "逗號,　全形空格"]
+
+
+def test_updated_text_array_syntax_would_quote_and_an_all_null_column_read_back(
+    db: Backend,
+) -> None:
+    numbers = range(1, len(ARRAY_SYNTAX) + 1)
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(n) for n in numbers])
+        ids = session.scalars(select(Message.id).order_by(Message.id)).all()
+        update_rows(
+            session,
+            table_of(Message),
+            [
+                {"id": pk, "quarantine_reason": text, "counterpart": None}
+                for pk, text in zip(ids, ARRAY_SYNTAX, strict=True)
+            ],
+        )
+        assert (
+            sorted(
+                plain_rows(
+                    session,
+                    select(Message.id).where(among(db.name, Message.id, "ids")),
+                    {"ids": []},
+                )
+            )
+            == []
+        )
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.execute(
+            select(Message.quarantine_reason, Message.counterpart).order_by(Message.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(text, None) for text in ARRAY_SYNTAX]
+
+
 def test_a_batch_s_outbox_rows_point_at_their_own_messages(db: Backend) -> None:
     with transaction(db.factory) as session:
         writes = Writes(session)
