@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.store.among import among, dialect_of, inline
-from gateway.store.bulk import insert_rows, next_ids, plain_rows
+from gateway.store.bulk import insert_new_rows, insert_rows, plain_rows
 from gateway.store.conflict import insert_unless_taken
 from gateway.store.digest import sha256_hex
 from gateway.store.tables import Message, table_of
@@ -110,32 +110,35 @@ def store_received_many(
             }
             for digest, arrival in fresh.items()
         ]
-        if len(rows) == 1:  # the usual push alone: one statement, no savepoint
+        if dialect_of(session) == "postgresql":  # one statement, however many rows
+            ids = dict(
+                insert_new_rows(
+                    session,
+                    table_of(Message),
+                    rows,
+                    key=("direction", "message_id"),
+                    returning=("sha256", "id"),
+                )
+            )
+            for values in rows:  # the others were stored by a concurrent receiver: read below
+                if values["sha256"] in ids:
+                    found[values["sha256"]] = _new({**values, "id": ids[values["sha256"]]})
+                    inserted.add(values["sha256"])
+        elif len(rows) == 1:  # the usual push alone: one statement, no savepoint
             row = session.execute(_insert_new(session), rows[0]).first()
             if row is not None:  # else stored by a concurrent receiver: found below
                 found[row.sha256] = _New(*row)
                 inserted.add(row.sha256)
         else:
-            # No RETURNING: for several rows SQLAlchemy makes that one long statement, which
-            # psycopg parses anew each time (~2 ms). PostgreSQL's keys are taken first, so
-            # the rows need no reading back; SQLite's are read back by their digests.
-            if session.get_bind().dialect.name == "postgresql":
-                ids = next_ids(session, table_of(Message), len(rows))
-                rows = [{**values, "id": pk} for values, pk in zip(rows, ids, strict=True)]
             try:
                 with session.begin_nested():
                     insert_rows(session, table_of(Message), rows)
                 inserted = set(fresh)
-                found.update(
-                    {str(values["sha256"]): _new(values) for values in rows if "id" in values}
-                )
             except IntegrityError:  # some of these bytes were stored by a concurrent receiver
                 for values in rows:  # one at a time: which ones were ours
                     try:
                         with session.begin_nested():
                             session.execute(insert(table_of(Message)), values)
-                        if "id" in values:
-                            found[str(values["sha256"])] = _new(values)
                         inserted.add(str(values["sha256"]))
                     except IntegrityError:
                         pass

@@ -1,4 +1,4 @@
-"""Bulk writes (COPY and the driver's executemany on PostgreSQL) leave exactly the rows that
+"""Bulk writes (one INSERT or UPDATE of arrays on PostgreSQL) leave exactly the rows that
 SQLAlchemy's INSERT and UPDATE leave: sealed documents byte for byte, JSON, aware instants,
 column defaults; and their errors are SQLAlchemy's, so callers' handlers still catch them."""
 
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from gateway.store import file_case, transaction
 from gateway.store.among import among, inline
-from gateway.store.bulk import insert_rows, plain_rows, update_rows
+from gateway.store.bulk import insert_new_rows, insert_rows, pipelined, plain_rows, update_rows
 from gateway.store.tables import AgencyEvent, Message, Outbox, table_of
 from gateway.store.testing import Backend, filing
 from gateway.store.writes import Writes
@@ -40,7 +40,7 @@ def message(n: int, **changes: Any) -> dict[str, Any]:
     }
 
 
-def test_copied_rows_read_back_as_inserted_ones(db: Backend) -> None:
+def test_bulk_inserted_rows_read_back_as_inserted_ones(db: Backend) -> None:
     with transaction(db.factory) as session:
         session.execute(insert(table_of(Message)), [message(1), message(2)])
         insert_rows(session, table_of(Message), [message(3), message(4)])
@@ -245,3 +245,62 @@ def test_plain_rows_read_a_statements_rows_and_refuse_a_value_they_would_not_bin
                 plain_rows(session, bound, {})
         else:
             assert len(plain_rows(session, bound, {})) == 3
+
+
+def test_an_overlong_value_is_refused_or_kept_whole_never_cut(db: Backend) -> None:
+    """The arrays are cast to the column's type without its length: a cast to
+    ``character varying(64)`` would cut a longer value silently."""
+    overlong = "K" * 65  # counterpart is String(64)
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(1)])
+        pk = session.scalar(select(Message.id))
+    for write in (
+        lambda session: insert_rows(session, table_of(Message), [message(2, counterpart=overlong)]),
+        lambda session: update_rows(
+            session, table_of(Message), [{"id": pk, "counterpart": overlong}]
+        ),
+    ):
+        try:
+            with transaction(db.factory) as session:
+                write(session)
+        except DBAPIError as error:  # PostgreSQL: the column refuses it
+            assert db.name == "postgresql" and "too long" in str(error)
+    with transaction(db.factory, read_only=True) as session:
+        stored = session.scalars(select(Message.counterpart)).all()
+    assert all(value is None or value in ("HK-TD", overlong) for value in stored)
+
+
+def test_insert_new_rows_skips_taken_keys_and_returns_the_new_rows(db: Backend) -> None:
+    if db.name != "postgresql":
+        pytest.skip("PostgreSQL's statement: SQLite stores through SQLAlchemy (tested above)")
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(1)])
+        new = insert_new_rows(
+            session,
+            table_of(Message),
+            [message(n) for n in (1, 2, 3)],
+            key=("direction", "message_id"),
+            returning=("sha256", "id"),
+        )
+        assert sorted(sha for sha, _ in new) == [f"{2:064x}", f"{3:064x}"]
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.execute(select(Message.sha256, Message.id).order_by(Message.id)).all()
+    assert [r.sha256 for r in rows] == [f"{n:064x}" for n in (1, 2, 3)]
+    assert {(r.sha256, r.id) for r in rows[1:]} == set(new)
+
+
+def test_pipelined_writes_land_together_and_a_failure_among_them_is_sqlalchemys(
+    db: Backend,
+) -> None:
+    with transaction(db.factory) as session:
+        with pipelined(session):
+            insert_rows(session, table_of(Message), [message(1), message(2)])
+            insert_rows(session, table_of(Message), [message(3)])
+        with pytest.raises(IntegrityError), session.begin_nested(), pipelined(session):
+            insert_rows(session, table_of(Message), [message(4)])
+            insert_rows(session, table_of(Message), [message(1)])  # taken
+            insert_rows(session, table_of(Message), [message(5)])
+    with transaction(db.factory, read_only=True) as session:
+        assert session.scalars(select(Message.sha256).order_by(Message.id)).all() == [
+            f"{n:064x}" for n in (1, 2, 3)
+        ]
