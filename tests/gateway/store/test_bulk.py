@@ -304,3 +304,26 @@ def test_pipelined_writes_land_together_and_a_failure_among_them_is_sqlalchemys(
         assert session.scalars(select(Message.sha256).order_by(Message.id)).all() == [
             f"{n:064x}" for n in (1, 2, 3)
         ]
+
+
+def test_rows_alike_but_for_their_key_are_each_written_and_updated(db: Backend) -> None:
+    """A column with one value in every row is sent once, not as an array: the rows are
+    still counted from a column that varies."""
+    ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3)]
+    alike = {
+        "case_ref": None,
+        "kind": "notification",
+        "destination": "guangdong",
+        "state": "pending",
+        "next_attempt_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    with transaction(db.factory) as session:
+        session.execute(insert(table_of(Message)), [message(1)])
+        pk = session.scalar(select(Message.id))
+        insert_rows(session, table_of(Outbox), [{"id": i, "message_pk": pk, **alike} for i in ids])
+        update_rows(session, table_of(Outbox), [{"id": i, "state": "dead"} for i in ids[:2]])
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.execute(select(Outbox.id, Outbox.state).order_by(Outbox.id)).all()
+    assert [tuple(r) for r in rows] == list(zip(ids, ["dead", "dead", "pending"], strict=True))
