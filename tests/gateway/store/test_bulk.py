@@ -40,6 +40,21 @@ def message(n: int, **changes: Any) -> dict[str, Any]:
     }
 
 
+def outbox_row(n: int, message_pk: int | None) -> dict[str, Any]:
+    """A pending notification's outbox row, without ``attempts`` (the column's default)."""
+    return {
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "message_pk": message_pk,
+        "case_ref": None,
+        "kind": "notification",
+        "destination": "guangdong",
+        "state": "pending",
+        "next_attempt_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+
+
 def test_bulk_inserted_rows_read_back_as_inserted_ones(db: Backend) -> None:
     with transaction(db.factory) as session:
         session.execute(insert(table_of(Message)), [message(1), message(2)])
@@ -68,17 +83,7 @@ def test_sealed_text_json_and_defaults_survive(db: Backend) -> None:
             "recorded_at": T0,
         }
         insert_rows(session, table_of(AgencyEvent), [event])
-        outbox = {
-            "id": "00000000-0000-4000-8000-000000000001",
-            "message_pk": pk,
-            "case_ref": None,
-            "kind": "notification",
-            "destination": "guangdong",
-            "state": "pending",
-            "next_attempt_at": T0,
-            "created_at": T0,
-            "updated_at": T0,
-        }  # no "attempts": the column's default (0) is written
+        outbox = outbox_row(1, pk)  # no "attempts": the column's default (0) is written
         insert_rows(session, table_of(Outbox), [outbox])
     with transaction(db.factory, read_only=True) as session:
         stored = session.scalars(select(AgencyEvent)).one()
@@ -309,21 +314,13 @@ def test_pipelined_writes_land_together_and_a_failure_among_them_is_sqlalchemys(
 def test_rows_alike_but_for_their_key_are_each_written_and_updated(db: Backend) -> None:
     """A column with one value in every row is sent once, not as an array: the rows are
     still counted from a column that varies."""
-    ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3)]
-    alike = {
-        "case_ref": None,
-        "kind": "notification",
-        "destination": "guangdong",
-        "state": "pending",
-        "next_attempt_at": T0,
-        "created_at": T0,
-        "updated_at": T0,
-    }
     with transaction(db.factory) as session:
         session.execute(insert(table_of(Message)), [message(1)])
         pk = session.scalar(select(Message.id))
-        insert_rows(session, table_of(Outbox), [{"id": i, "message_pk": pk, **alike} for i in ids])
+        rows = [outbox_row(n, pk) for n in (1, 2, 3)]
+        ids = [row["id"] for row in rows]
+        insert_rows(session, table_of(Outbox), rows)
         update_rows(session, table_of(Outbox), [{"id": i, "state": "dead"} for i in ids[:2]])
     with transaction(db.factory, read_only=True) as session:
-        rows = session.execute(select(Outbox.id, Outbox.state).order_by(Outbox.id)).all()
-    assert [tuple(r) for r in rows] == list(zip(ids, ["dead", "dead", "pending"], strict=True))
+        stored = session.execute(select(Outbox.id, Outbox.state).order_by(Outbox.id)).all()
+    assert [tuple(r) for r in stored] == list(zip(ids, ["dead", "dead", "pending"], strict=True))
