@@ -44,12 +44,7 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         session.execute(insert(table), list(rows))
         return
     session.flush()  # pending ORM changes first, as an INSERT through the session would
-    types = _column_types(session, table.name, names)
-    values = _as_arrays(rows, tuple(rows[0]), binders, defaults)
-    constant = _constant(values, varying=0)
-    statement = _insert_statement(table.name, names, tuple(t.sql for t in types), constant)
-    with _raised_as_sqlalchemy(dialect, statement), _cursor(session) as cursor:
-        cursor.execute(statement, _params(session, types, values, constant))
+    _insert_arrays(session, table, rows, names, binders, defaults)
 
 
 def insert_new_rows(
@@ -73,15 +68,31 @@ def insert_new_rows(
     if defaults is None:
         raise ValueError(f"{table.name}: a missing column's default must be computed")
     session.flush()
+    return _insert_arrays(session, table, rows, names, binders, defaults, key, returning)
+
+
+def _insert_arrays(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    names: tuple[str, ...],
+    binders: Sequence[Binder],
+    defaults: Sequence[Any],
+    key: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    """The INSERT of :func:`insert_rows` and :func:`insert_new_rows` (:func:`_plan`'s
+    ``names``, ``binders`` and ``defaults``); the ``returning`` columns of the new rows."""
     types = _column_types(session, table.name, names)
     values = _as_arrays(rows, tuple(rows[0]), binders, defaults)
     constant = _constant(values, varying=0)
     statement = _insert_statement(
         table.name, names, tuple(t.sql for t in types), constant, key, returning
     )
+    dialect = session.get_bind().dialect
     with _raised_as_sqlalchemy(dialect, statement), _cursor(session) as cursor:
         cursor.execute(statement, _params(session, types, values, constant))
-        return cursor.fetchall()
+        return cursor.fetchall() if returning else []
 
 
 def _as_arrays(
