@@ -59,11 +59,11 @@ def insert_new_rows(
     constraint's columns) no row holds yet, in one statement, and return the ``returning``
     columns of each row inserted, in no set order. A concurrent transaction inserting the
     same key is waited for, not failed on: no savepoint is needed to survive it."""
+    if not rows:
+        return []
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql" or not _same_keys(rows):
         raise ValueError("insert_new_rows needs PostgreSQL and rows with the same keys")
-    if not rows:
-        return []
     names, binders, defaults = _plan(table, tuple(rows[0]), dialect)
     if defaults is None:
         raise ValueError(f"{table.name}: a missing column's default must be computed")

@@ -288,6 +288,7 @@ def test_insert_new_rows_skips_taken_keys_and_returns_the_new_rows(db: Backend) 
             returning=("sha256", "id"),
         )
         assert sorted(sha for sha, _ in new) == [f"{2:064x}", f"{3:064x}"]
+        assert insert_new_rows(session, table_of(Message), [], key=("id",), returning=("id",)) == []
     with transaction(db.factory, read_only=True) as session:
         rows = session.execute(select(Message.sha256, Message.id).order_by(Message.id)).all()
     assert [r.sha256 for r in rows] == [f"{n:064x}" for n in (1, 2, 3)]
