@@ -32,6 +32,9 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: the most items a batch takes; more wait for the next
+BATCH_LIMIT = 64
+
 
 class _Slot(Generic[T, R]):
     __slots__ = ("item", "wake", "lead", "answer", "error")
@@ -50,7 +53,7 @@ class GroupCommit(Generic[T, R]):
         self,
         process: Callable[[Sequence[T]], Sequence[R]],
         *,
-        limit: int = 64,
+        limit: int = BATCH_LIMIT,
         linger: float = 0.002,
     ):
         self.process = process
@@ -153,7 +156,7 @@ class LoopGroupCommit(Generic[T, R]):
         self,
         process: Callable[[Sequence[T]], Sequence[R]],
         *,
-        limit: int = 64,
+        limit: int = BATCH_LIMIT,
         linger: float = 0.002,
         idle: float = 1.0,
     ):
