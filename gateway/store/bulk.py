@@ -54,11 +54,13 @@ def insert_new_rows(
     *,
     key: tuple[str, ...],
     returning: tuple[str, ...],
+    unless: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """PostgreSQL: INSERT those of ``rows`` (dicts with the same keys) whose ``key`` (a unique
-    constraint's columns) no row holds yet, in one statement, and return the ``returning``
-    columns of each row inserted, in no set order. A concurrent transaction inserting the
-    same key is waited for, not failed on: no savepoint is needed to survive it."""
+    constraint's columns) no row holds yet, nor (with ``unless``) a committed row the same
+    values in those columns, in one statement; return the ``returning`` columns of each row
+    inserted, in no set order. A concurrent transaction inserting the same key is waited
+    for, not failed on: no savepoint is needed to survive it."""
     if not rows:
         return []
     dialect = session.get_bind().dialect
@@ -68,7 +70,7 @@ def insert_new_rows(
     if defaults is None:
         raise ValueError(f"{table.name}: a missing column's default must be computed")
     session.flush()
-    return _insert_arrays(session, table, rows, names, binders, defaults, key, returning)
+    return _insert_arrays(session, table, rows, names, binders, defaults, key, returning, unless)
 
 
 def _insert_arrays(
@@ -80,6 +82,7 @@ def _insert_arrays(
     defaults: Sequence[Any],
     key: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
+    unless: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """The INSERT of :func:`insert_rows` and :func:`insert_new_rows` (:func:`_plan`'s
     ``names``, ``binders`` and ``defaults``); the ``returning`` columns of the new rows."""
@@ -87,7 +90,7 @@ def _insert_arrays(
     values = _as_arrays(rows, tuple(rows[0]), binders, defaults)
     constant = _constant(values, varying=0)
     statement = _insert_statement(
-        table.name, names, tuple(t.sql for t in types), constant, key, returning
+        table.name, names, tuple(t.sql for t in types), constant, key, returning, unless
     )
     dialect = session.get_bind().dialect
     with _raised_as_sqlalchemy(dialect, statement), _cursor(session) as cursor:
@@ -290,14 +293,20 @@ def _insert_statement(
     constant: tuple[bool, ...],
     key: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
+    unless: tuple[str, ...] = (),
 ) -> str:
     """INSERT of one array of each of ``names``' values (one value for each ``constant``
-    one); with ``key``, none whose key is taken, and the new rows' ``returning`` columns."""
-    statement = (
-        f"INSERT INTO {table} ({', '.join(names)})"
-        f" SELECT {', '.join(_values(names, types, constant))}"
-        f" FROM {_unnest(names, types, constant)}"
-    )
+    one); with ``key``, none whose key is taken, with ``unless``, none whose values in those
+    columns a stored row has, and the new rows' ``returning`` columns."""
+    values = ", ".join(_values(names, types, constant))
+    rows = f"SELECT {values} FROM {_unnest(names, types, constant)}"
+    if unless:
+        same = " AND ".join(f"stored.{name} = r.{name}" for name in unless)
+        rows = (
+            f"SELECT * FROM ({rows}) AS r({', '.join(names)})"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS stored WHERE {same})"
+        )
+    statement = f"INSERT INTO {table} ({', '.join(names)}) {rows}"
     if key:
         statement += f" ON CONFLICT ({', '.join(key)}) DO NOTHING"
     if returning:

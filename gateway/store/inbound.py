@@ -84,10 +84,15 @@ def store_received_many(
     case_ref: str | None = None,
     reason: str = UNCHECKED,
 ) -> list[Stored]:
-    """:func:`store_received` for each arrival, in order, with one look-up and one INSERT.
-    Bytes that arrive twice in ``arrivals`` get one row; the later ones are duplicates."""
+    """:func:`store_received` for each arrival, in order, with one INSERT (and one look-up:
+    before it on SQLite, after it on PostgreSQL and only when some bytes were stored
+    before). Bytes that arrive twice in ``arrivals`` get one row; the later ones are
+    duplicates."""
     digests = [sha256_hex(arrival.body) for arrival in arrivals]
-    found: dict[str, _New] = dict(_by_sha256(session, digests))
+    postgresql = dialect_of(session) == "postgresql"
+    # PostgreSQL inserts first, skipping digests already stored, and reads back only those it
+    # did not insert: for a batch of new pushes (the usual) one statement, not two
+    found: dict[str, _New] = {} if postgresql else dict(_by_sha256(session, digests))
     fresh: dict[str, Arrival] = {}
     for digest, arrival in zip(digests, arrivals, strict=True):
         if digest not in found:
@@ -110,7 +115,7 @@ def store_received_many(
             }
             for digest, arrival in fresh.items()
         ]
-        if dialect_of(session) == "postgresql":  # one statement, however many rows
+        if postgresql:  # one statement, however many rows
             ids = dict(
                 insert_new_rows(
                     session,
@@ -118,6 +123,7 @@ def store_received_many(
                     rows,
                     key=("direction", "message_id"),
                     returning=("sha256", "id"),
+                    unless=("direction", "sha256"),
                 )
             )
             for values in rows:  # the others were stored by a concurrent receiver: read below

@@ -295,6 +295,40 @@ def test_insert_new_rows_skips_taken_keys_and_returns_the_new_rows(db: Backend) 
     assert {(r.sha256, r.id) for r in rows[1:]} == set(new)
 
 
+def test_insert_new_rows_unless_skips_rows_whose_values_are_stored_under_another_key(
+    db: Backend,
+) -> None:
+    """Bytes received before and verified since (their message id is the real one now) are
+    not stored again: ``unless`` looks at the digest, whatever the key."""
+    if db.name != "postgresql":
+        pytest.skip("PostgreSQL's statement: SQLite stores through SQLAlchemy (tested above)")
+    with transaction(db.factory) as session:
+        verified = message(1, message_id="M-1", verified=True, quarantine_reason=None)
+        insert_rows(session, table_of(Message), [verified])
+        new = insert_new_rows(
+            session,
+            table_of(Message),
+            [message(1), message(2), message(3, direction="out")],
+            key=("direction", "message_id"),
+            returning=("sha256",),
+            unless=("direction", "sha256"),
+        )
+        assert sorted(sha for (sha,) in new) == [f"{2:064x}", f"{3:064x}"]
+        # the same digest outbound is another row: only the direction's own rows count
+        assert insert_new_rows(
+            session,
+            table_of(Message),
+            [message(2, message_id="M-2", direction="out")],
+            key=("direction", "message_id"),
+            returning=("sha256",),
+            unless=("direction", "sha256"),
+        ) == [(f"{2:064x}",)]
+    with transaction(db.factory, read_only=True) as session:
+        rows = session.execute(select(Message.direction, Message.sha256).order_by(Message.id))
+        stored = [(direction, sha[-1]) for direction, sha in rows]
+    assert stored == [("in", "1"), ("in", "2"), ("out", "3"), ("out", "2")]
+
+
 def test_pipelined_writes_land_together_and_a_failure_among_them_is_sqlalchemys(
     db: Backend,
 ) -> None:
