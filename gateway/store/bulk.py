@@ -238,18 +238,76 @@ def _select_text(statement: Executable, dialect: Dialect) -> tuple[str, frozense
 _PLACEHOLDER = re.compile(r"(?<!%)%\((\w+)\)s")
 
 
-def next_ids(session: Session, table: Table, count: int) -> list[int]:
-    """``count`` new values of ``table``'s serial ``id`` (PostgreSQL only): rows COPYed with
-    them can be referred to in the same transaction without reading them back."""
-    statement = _next_ids_statement(table.name)
-    with _raised_as_sqlalchemy(session.get_bind().dialect, statement), _cursor(session) as cursor:
-        cursor.execute(statement, [count])
-        return [pk for (pk,) in cursor.fetchall()]
+def insert_linked(
+    session: Session,
+    parent: Table,
+    parents: Sequence[dict[str, Any]],
+    child: Table,
+    children: Sequence[dict[str, Any]],
+    *,
+    by: str,
+    to: str,
+) -> None:
+    """PostgreSQL: INSERT ``parents`` and ``children`` (each list dicts with the same keys)
+    in one statement, each child linked to its parent: a child names it by the value of the
+    parent's unique column ``by`` (under that key, not a column of ``child``) and gets the
+    new parent's serial ``id`` in column ``to``. One statement where taking the keys from the
+    sequence first cost a round trip of its own; a child whose parent is not among
+    ``parents`` is refused before anything is sent (the join would drop it)."""
+    unknown = {row[by] for row in children} - {row[by] for row in parents}
+    if unknown:
+        raise ValueError(f"{child.name}: no {parent.name} row with {by} {sorted(unknown)[0]!r}")
+    if not children:
+        insert_rows(session, parent, parents)
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or not (_same_keys(parents) and _same_keys(children)):
+        raise ValueError("insert_linked needs PostgreSQL and rows with the same keys")
+    given = tuple(name for name in children[0] if name != by)
+    p_names, p_binders, p_defaults = _plan(parent, tuple(parents[0]), dialect)
+    c_names, c_binders, c_defaults = _plan(child, given, dialect)
+    if p_defaults is None or c_defaults is None:
+        raise ValueError(f"{parent.name}, {child.name}: a default must be computed")
+    session.flush()
+    p_types = _column_types(session, parent.name, p_names)
+    p_values = _as_arrays(parents, tuple(parents[0]), p_binders, p_defaults)
+    p_constant = _constant(p_values, varying=0)
+    # the link goes last, always an array: the children are counted from it
+    c_types = (
+        *_column_types(session, child.name, c_names),
+        *_column_types(session, parent.name, (by,)),
+    )
+    c_values = [*_as_arrays(children, given, c_binders, c_defaults), [row[by] for row in children]]
+    c_constant = _constant(c_values, varying=len(c_values) - 1)
+    statement = _linked_statement(
+        (parent.name, p_names, tuple(t.sql for t in p_types), p_constant),
+        (child.name, (*c_names, by), tuple(t.sql for t in c_types), c_constant),
+        by,
+        to,
+    )
+    params = _params(session, p_types, p_values, p_constant)
+    params += _params(session, c_types, c_values, c_constant)
+    with _raised_as_sqlalchemy(dialect, statement), _cursor(session) as cursor:
+        cursor.execute(statement, params)
+
+
+_Shape = tuple[
+    str, tuple[str, ...], tuple[str, ...], tuple[bool, ...]
+]  # table, names, types, constant
 
 
 @lru_cache(maxsize=64)
-def _next_ids_statement(table: str) -> str:
-    return f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)"
+def _linked_statement(parents: _Shape, children: _Shape, by: str, to: str) -> str:
+    """The parents' INSERT (:func:`_insert_statement`), then the children's, joined to the
+    new parents by ``by`` (the last of the children's names: matched, not inserted)."""
+    child, names, types, constant = children
+    columns = ", ".join((*names[:-1], to))
+    values = ", ".join((*_values(names[:-1], types[:-1], constant[:-1]), "parent.id"))
+    return (
+        f"WITH parent AS ({_insert_statement(*parents)} RETURNING id, {by})"
+        f" INSERT INTO {child} ({columns}) SELECT {values}"
+        f" FROM {_unnest(names, types, constant)} JOIN parent ON parent.{by} = v.{by}"
+    )
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from gateway.store.among import among, dialect_of, inline
-from gateway.store.bulk import insert_rows, next_ids, pipelined, plain_rows, update_rows
+from gateway.store.bulk import insert_linked, insert_rows, pipelined, plain_rows, update_rows
 from gateway.store.events import event_row
 from gateway.store.outbound import outbound_rows
 from gateway.store.tables import AgencyEvent, Case, CaseEvent, Message, Outbox, table_of
@@ -135,11 +135,6 @@ class Writes:
         messages = [message for message, _ in self._outbound]
         outbox = [row for _, row in self._outbound]
         postgresql = session.get_bind().dialect.name == "postgresql"
-        if messages and postgresql:
-            # the messages' keys taken first, so the outbox rows name them directly
-            ids = next_ids(session, table_of(Message), len(messages))
-            messages = [{**m, "id": pk} for m, pk in zip(messages, ids, strict=True)]
-            outbox = [{**row, "message_pk": pk} for row, pk in zip(outbox, ids, strict=True)]
         cases = self._changed_cases()
         if not (cases or self._agency_events or self._case_events or messages):
             return
@@ -148,9 +143,19 @@ class Writes:
                 update_rows(session, table_of(Case), rows, key="case_ref")
             insert_rows(session, table_of(AgencyEvent), self._agency_events)
             insert_rows(session, table_of(CaseEvent), self._case_events)
-            if postgresql:
-                insert_rows(session, table_of(Message), messages)
-                insert_rows(session, table_of(Outbox), outbox)
+            if postgresql:  # each outbox row names its message by its id: one statement
+                insert_linked(
+                    session,
+                    table_of(Message),
+                    messages,
+                    table_of(Outbox),
+                    [
+                        {**row, "message_id": m["message_id"]}
+                        for m, row in zip(messages, outbox, strict=True)
+                    ],
+                    by="message_id",
+                    to="message_pk",
+                )
             elif messages:
                 # plain multi-row INSERTs: each outbox row finds its message by the unique id
                 session.execute(insert(table_of(Message)), messages)

@@ -13,7 +13,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from gateway.store import file_case, transaction
 from gateway.store.among import among, inline
-from gateway.store.bulk import insert_new_rows, insert_rows, pipelined, plain_rows, update_rows
+from gateway.store.bulk import (
+    insert_linked,
+    insert_new_rows,
+    insert_rows,
+    pipelined,
+    plain_rows,
+    update_rows,
+)
 from gateway.store.tables import AgencyEvent, Message, Outbox, table_of
 from gateway.store.testing import Backend, filing
 from gateway.store.writes import Writes
@@ -327,6 +334,60 @@ def test_insert_new_rows_unless_skips_rows_whose_values_are_stored_under_another
         rows = session.execute(select(Message.direction, Message.sha256).order_by(Message.id))
         stored = [(direction, sha[-1]) for direction, sha in rows]
     assert stored == [("in", "1"), ("in", "2"), ("out", "3"), ("out", "2")]
+
+
+def test_insert_linked_gives_each_child_its_parents_new_key(db: Backend) -> None:
+    if db.name != "postgresql":
+        pytest.skip("PostgreSQL's statement: SQLite stores through SQLAlchemy")
+    outbox = table_of(Outbox)
+
+    def child(n: int, parent: int) -> dict[str, Any]:
+        row = {**outbox_row(n, None), "message_id": f"M-{parent}"}
+        del row["message_pk"]
+        return row
+
+    with transaction(db.factory) as session:
+        insert_rows(session, table_of(Message), [message(9)])  # keys are not 1, 2, 3…
+        parents = [message(n, direction="out", message_id=f"M-{n}") for n in (1, 2, 3)]
+        # not in the parents' order; parent 2 gets two children, parent 1 none
+        children = [child(1, 3), child(2, 2), child(3, 2)]
+        insert_linked(
+            session, table_of(Message), parents, outbox, children, by="message_id", to="message_pk"
+        )
+        # one of each: every value the same in all rows but the link
+        insert_linked(
+            session,
+            table_of(Message),
+            [message(4, direction="out", message_id="M-4")],
+            outbox,
+            [child(4, 4)],
+            by="message_id",
+            to="message_pk",
+        )
+        with pytest.raises(ValueError, match="M-7"):  # refused, not dropped by the join
+            insert_linked(
+                session,
+                table_of(Message),
+                [message(5, direction="out", message_id="M-5")],
+                outbox,
+                [child(5, 7)],
+                by="message_id",
+                to="message_pk",
+            )
+    with transaction(db.factory, read_only=True) as session:
+        linked = session.execute(
+            select(Outbox.id, Message.message_id, Outbox.attempts)
+            .join(Message, Message.id == Outbox.message_pk)
+            .order_by(Outbox.id)
+        ).all()
+        stored = session.scalars(select(Message.message_id).order_by(Message.id)).all()
+    assert [(pk[-1], message_id, attempts) for pk, message_id, attempts in linked] == [
+        ("1", "M-3", 0),
+        ("2", "M-2", 0),
+        ("3", "M-2", 0),
+        ("4", "M-4", 0),
+    ]
+    assert stored == ["sha256:" + f"{9:064x}", "M-1", "M-2", "M-3", "M-4"]
 
 
 def test_pipelined_writes_land_together_and_a_failure_among_them_is_sqlalchemys(
