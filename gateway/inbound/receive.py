@@ -35,7 +35,7 @@ from gateway.reconcile.service import (
 from gateway.registry import format_for_namespace
 from gateway.store import transaction
 from gateway.store.among import among, dialect_of, inline, unnested
-from gateway.store.bulk import plain_rows, update_rows
+from gateway.store.bulk import plain_rows
 from gateway.store.inbound import (
     Arrival,
     Stored,
@@ -46,6 +46,7 @@ from gateway.store.inbound import (
 )
 from gateway.store.tables import Message, table_of
 from gateway.store.vocab import Direction
+from gateway.store.writes import Writes
 from signing import SignatureRejected, TrustStore, parse_untrusted, verify
 from signing.verifier import Verified
 
@@ -271,6 +272,7 @@ class Inbound:
                     pk = other.id
                 taken[message_id] = _Taken(pk, row.sha256)
                 applying.append((n, pk))
+            writes = Writes(session)  # the messages' UPDATE goes with the batch's writes
             outcomes = apply_reports(
                 session,
                 [
@@ -278,6 +280,7 @@ class Inbound:
                     for item, pk in ((items[n], pk) for n, pk in applying)
                     if item.report is not None and item.agency is not None
                 ],
+                writes=writes,
             )
             verified: list[dict[str, object]] = []
             for (n, pk), outcome in zip(applying, outcomes, strict=True):
@@ -308,7 +311,8 @@ class Inbound:
                 answers[n] = Received(
                     pk, case_ref, None, None, outcome, duplicate=item.stored.duplicate
                 )
-            update_rows(session, table_of(Message), verified)
+            writes.update(table_of(Message), verified)
+            writes.flush()
         return answers
 
 

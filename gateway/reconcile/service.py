@@ -112,12 +112,15 @@ def _locked_cases(dialect: str) -> Any:
     )
 
 
-def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied | Refused]:
+def apply_reports(
+    session: Session, reports: Sequence[Report], *, writes: Writes | None = None
+) -> list[Applied | Refused]:
     """Check each of ``reports`` and apply it, in order, in the caller's transaction: an
     :class:`Applied`, or the :class:`Refused` that kept it from being written. A few
     statements for the whole batch: the cases are locked together (in key order, so two
     batches cannot deadlock), their events read at once, the new rows written at the end
-    (:class:`~gateway.store.writes.Writes`)."""
+    (:class:`~gateway.store.writes.Writes`) — or left in the caller's ``writes``, for it to
+    add its own and flush them all together."""
     refs = sorted({r.report.header.case_ref for r in reports})
     alone = not session.identity_map and not session.new  # nothing else loaded or pending
     cases = {
@@ -132,7 +135,11 @@ def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied |
         for case in cases.values():
             session.expunge(case)
     known = recorded(session, cases)
-    writes = Writes(session, cases.values())
+    flush = writes is None
+    if writes is None:
+        writes = Writes(session, cases.values())
+    else:
+        writes.track(cases.values())
     outcomes: list[Applied | Refused] = []
     for item in reports:
         report, case_ref = item.report, item.report.header.case_ref
@@ -170,5 +177,6 @@ def apply_reports(session: Session, reports: Sequence[Report]) -> list[Applied |
         if applied.gaps:
             schedule.pull_soon(session, case_ref, now=item.now, case=case)
         outcomes.append(applied)
-    writes.flush()
+    if flush:
+        writes.flush()
     return outcomes

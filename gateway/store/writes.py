@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, inspect, select
+from sqlalchemy import Table, bindparam, func, insert, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -77,6 +77,13 @@ class Writes:
         self._outbound: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self._notifications: dict[str, int] = {}
         self._applications: dict[str, dict[str, Any]] = {}
+        self._updates: list[tuple[Table, list[dict[str, Any]], str]] = []
+
+    def track(self, cases: Iterable[Case]) -> None:
+        """More loaded, locked cases, as if given when built."""
+        for case in cases:
+            self.cases[case.case_ref] = case
+            self._case_refs.add(case.case_ref)
 
     def agency_event(self, **row: Any) -> None:
         self._agency_events.append(row)
@@ -127,6 +134,11 @@ class Writes:
         self._outbound.append((message, outbox))
         return str(outbox["id"])
 
+    def update(self, table: Table, rows: list[dict[str, Any]], *, key: str = "id") -> None:
+        """What :func:`gateway.store.bulk.update_rows` does, with the other writes."""
+        if rows:
+            self._updates.append((table, rows, key))
+
     def flush(self) -> None:
         """Write everything pending: changed rows (cases, messages), then one bulk INSERT
         (:mod:`gateway.store.bulk`) a table, all in one round trip on PostgreSQL."""
@@ -136,7 +148,7 @@ class Writes:
         outbox = [row for _, row in self._outbound]
         postgresql = session.get_bind().dialect.name == "postgresql"
         cases = self._changed_cases()
-        if not (cases or self._agency_events or self._case_events or messages):
+        if not (cases or self._agency_events or self._case_events or messages or self._updates):
             return
         with pipelined(session):
             for rows in cases:
@@ -166,7 +178,10 @@ class Writes:
                         for m, row in zip(messages, outbox, strict=True)
                     ],
                 )
+            for table, rows, key in self._updates:
+                update_rows(session, table, rows, key=key)
         self._agency_events, self._case_events, self._outbound = [], [], []
+        self._updates = []
 
     def _changed_cases(self) -> list[list[dict[str, Any]]]:
         """The changed columns of the batch's detached cases, a list of rows for each set of
