@@ -7,10 +7,10 @@ and whether a poll sweep's cost depends on how many cases are closed.
 1. Notices: HK cases are filed (the bundled examples under new numbers) and marked
    delivered; each gets five signed StatusNotices (RECEIVED … COMPLETED) from its agency.
    On one core, in one run, for each way of pushing (below), ``--trials`` times over fresh
-   cases (``--cases`` a trial), the trial's notices first:
+   cases (``--cases`` a trial), the trial's notices:
 
-   - *verified only*: safe parse, schema, signature against the registered certificate,
-     parse — what any receiver must do;
+   - *verified only*, just before and just after the other: safe parse, schema, signature
+     against the registered certificate, parse — what any receiver must do;
    - *verified + stored + applied*: the path a pushed notice takes: stored raw first
      (committed), verified, checked against the case, applied in sequence order with the
      case row locked, its consequences queued (notifications) in a second committed
@@ -21,18 +21,20 @@ and whether a poll sweep's cost depends on how many cases are closed.
      in one thread). One receiver serves all the trials of a way of pushing, as one process
      serves all pushes.
 
-   Each trial's ratio is its two figures' (measured a second apart: a neighbour's load
-   that comes and goes hurts both alike); the line gives the median of the trials and
-   their range. The receiver's own verification is timed too (the same work, on the
-   thread that does it): the ratio to that, verified only inside the run, is measured
-   second by second with the rest and swings least. Target: applied ≥ 0.6 × verified-only under load, that is with batches
-   full (as many pushes at once as a batch takes, 64, or more): how many notices a second
-   one core can take is the receiver's capacity, and a receiver at capacity has pushes
-   waiting for every batch. Fewer pushes at once are a load below capacity (16 pushers get
-   fewer notices a second through, wall clock, than 64 do): each batch's fixed cost — some
-   fifteen statements, two transactions — is shared by fewer notices, on a core that has
-   time to spare. Those lines, and one push at a time (the latency path), are printed for
-   reference, without the target (docs/decisions.md).
+   Each trial's ratio is its two figures' (measured around the same second: a neighbour's
+   load that comes and goes hurts both alike); the line gives the median of the trials and
+   their range. The receiver's own verification is timed too (the same work, on the thread
+   that does it): the ratio to that, verified only inside the run, is measured second by
+   second with the rest and swings least.
+
+   Target: applied ≥ 0.6 × verified-only under load, that is with batches full (as many
+   pushes at once as a batch takes, 64, or more): how many notices a second one core can
+   take is the receiver's capacity, and a receiver at capacity has pushes waiting for every
+   batch. Fewer pushes at once are a load below capacity (16 pushers get fewer notices a
+   second through, wall clock, than 64 do): each batch's fixed cost (some ten statements,
+   two transactions) is shared by fewer notices, on a core that has time to spare. Those
+   lines, and one push at a time (the latency path), are printed for reference, without
+   the target (docs/decisions.md).
 
 2. Sweep: ``--open`` open Macao cases due for a poll, next to 100 closed ones, then next to
    ``--closed`` closed ones, in alternating rounds (the extra closed cases are added and
@@ -175,7 +177,7 @@ def _applied(inbound, notices: list[bytes], pushers: int) -> tuple[float, float,
 
 
 class _Trial(NamedTuple):
-    alone: float  # notices/s verified only, just before
+    alone: float  # notices/s verified only, just before and just after
     inside: float  # notices/s of the receiver's own verification in the applied run
     applied: float  # notices/s verified + stored + applied (CPU of this process)
     wall: float  # the same, wall clock
@@ -204,11 +206,14 @@ def _trials(runtime, parts: list[list[bytes]], pushers: int) -> list[_Trial]:
     inbound._verify = timed  # type: ignore[method-assign]
     figures = []
     for part in parts:
-        alone = len(part) / _verify_only(runtime, part)
+        before = _verify_only(runtime, part)
         spent[0] = 0.0
         cpu, wall, refused = _applied(inbound, part, pushers)
         if refused:
             raise SystemExit(f"{refused} of {len(part)} notices refused: the bench is broken")
+        # verified only just before and just after: a drift of the machine's speed during
+        # the applied run then falls on both sides of the ratio alike
+        alone = 2 * len(part) / (before + _verify_only(runtime, part))
         figures.append(_Trial(alone, len(part) / spent[0], len(part) / cpu, len(part) / wall))
     return figures
 
@@ -224,7 +229,7 @@ def _print_trials(pushers: int, figures: list[_Trial]) -> None:
         target = "one at a time: the latency path, no target"
     print(f"  {pushers:2d} pusher(s), {target}; ratio to verified only (median of {len(figures)}):")
     for name, ratios in (
-        ("alone, just before", [t.applied / t.alone for t in figures]),
+        ("alone, before and after", [t.applied / t.alone for t in figures]),
         ("inside the run", [t.applied / t.inside for t in figures]),
     ):
         print(

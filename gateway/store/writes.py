@@ -140,8 +140,9 @@ class Writes:
             self._updates.append((table, rows, key))
 
     def flush(self) -> None:
-        """Write everything pending: changed rows (cases, messages), then one bulk INSERT
-        (:mod:`gateway.store.bulk`) a table, all in one round trip on PostgreSQL."""
+        """Write everything pending: changed cases, one bulk INSERT (:mod:`gateway.store.bulk`)
+        a table (messages with their outbox rows in one), then the queued updates, all in one
+        round trip on PostgreSQL."""
         session = self.session
         session.flush()
         messages = [message for message, _ in self._outbound]
