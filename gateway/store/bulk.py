@@ -57,9 +57,9 @@ def insert_new_rows(
     unless: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """PostgreSQL: INSERT those of ``rows`` (dicts with the same keys) whose ``key`` (a unique
-    constraint's columns) no row holds yet, nor (with ``unless``) a committed row the same
-    values in those columns, in one statement; return the ``returning`` columns of each row
-    inserted, in no set order. A concurrent transaction inserting the same key is waited
+    constraint's columns) no row holds yet and (with ``unless``) whose values in those
+    columns no committed row has, in one statement; return the ``returning`` columns of each
+    row inserted, in no set order. A concurrent transaction inserting the same key is waited
     for, not failed on: no savepoint is needed to survive it."""
     if not rows:
         return []
@@ -280,8 +280,8 @@ def insert_linked(
     c_values = [*_as_arrays(children, given, c_binders, c_defaults), [row[by] for row in children]]
     c_constant = _constant(c_values, varying=len(c_values) - 1)
     statement = _linked_statement(
-        (parent.name, p_names, tuple(t.sql for t in p_types), p_constant),
-        (child.name, (*c_names, by), tuple(t.sql for t in c_types), c_constant),
+        _Shape(parent.name, p_names, tuple(t.sql for t in p_types), p_constant),
+        _Shape(child.name, (*c_names, by), tuple(t.sql for t in c_types), c_constant),
         by,
         to,
     )
@@ -291,9 +291,13 @@ def insert_linked(
         cursor.execute(statement, params)
 
 
-_Shape = tuple[
-    str, tuple[str, ...], tuple[str, ...], tuple[bool, ...]
-]  # table, names, types, constant
+class _Shape(NamedTuple):
+    """What an array INSERT's text is made of (:func:`_insert_statement`'s first arguments)."""
+
+    table: str
+    names: tuple[str, ...]
+    types: tuple[str, ...]  # SQL types, without modifiers
+    constant: tuple[bool, ...]  # sent as one value, not an array
 
 
 @lru_cache(maxsize=64)

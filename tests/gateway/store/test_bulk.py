@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.orm import Session
 
 from gateway.store import file_case, transaction
 from gateway.store.among import among, inline
@@ -346,34 +347,20 @@ def test_insert_linked_gives_each_child_its_parents_new_key(db: Backend) -> None
         del row["message_pk"]
         return row
 
+    def link(session: Session, parents: list[int], children: list[dict[str, Any]]) -> None:
+        sent = [message(n, direction="out", message_id=f"M-{n}") for n in parents]
+        insert_linked(
+            session, table_of(Message), sent, outbox, children, by="message_id", to="message_pk"
+        )
+
     with transaction(db.factory) as session:
         insert_rows(session, table_of(Message), [message(9)])  # keys are not 1, 2, 3…
-        parents = [message(n, direction="out", message_id=f"M-{n}") for n in (1, 2, 3)]
         # not in the parents' order; parent 2 gets two children, parent 1 none
-        children = [child(1, 3), child(2, 2), child(3, 2)]
-        insert_linked(
-            session, table_of(Message), parents, outbox, children, by="message_id", to="message_pk"
-        )
+        link(session, [1, 2, 3], [child(1, 3), child(2, 2), child(3, 2)])
         # one of each: every value the same in all rows but the link
-        insert_linked(
-            session,
-            table_of(Message),
-            [message(4, direction="out", message_id="M-4")],
-            outbox,
-            [child(4, 4)],
-            by="message_id",
-            to="message_pk",
-        )
+        link(session, [4], [child(4, 4)])
         with pytest.raises(ValueError, match="M-7"):  # refused, not dropped by the join
-            insert_linked(
-                session,
-                table_of(Message),
-                [message(5, direction="out", message_id="M-5")],
-                outbox,
-                [child(5, 7)],
-                by="message_id",
-                to="message_pk",
-            )
+            link(session, [5], [child(5, 7)])
     with transaction(db.factory, read_only=True) as session:
         linked = session.execute(
             select(Outbox.id, Message.message_id, Outbox.attempts)
